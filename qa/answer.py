@@ -24,7 +24,7 @@ from qa.retrieve import Retriever
 from qa.text import normalize, terms
 
 # Set by benchmarks/calibrate.py from ../shared/eval/dev_questions.jsonl (see its output in the README).
-ABSTAIN_THRESHOLD = 0.45
+ABSTAIN_THRESHOLD = 0.41
 MAX_ANSWER_WORDS = 60
 NOT_IN_DOCUMENTS = "The documents don't say"
 
@@ -37,13 +37,19 @@ _NUMBER = re.compile(
 _MONTH = (r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|"
           r"Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?")
 _DATE = re.compile(
-    _MONTH + r"\s+\d{1,2}(?:st|nd|rd|th)?(?:,?\s+\d{4})?|\d{1,2}\s+" + _MONTH + r"(?:,?\s+\d{4})?|"
-    + _MONTH + r"\s+\d{4}|\b(?:1[5-9]|20)\d\d\b|\b\d{1,2}/\d{1,2}/\d{2,4}\b")
+    _MONTH + r"\s+\d{1,2}(?:st|nd|rd|th)?,?\s+\d{4}\b|" + _MONTH + r"\s+\d{4}\b|"
+    + _MONTH + r"\s+\d{1,2}(?:st|nd|rd|th)?\b|\b\d{1,2}\s+" + _MONTH + r"(?:,?\s+\d{4})?\b|"
+    r"\b\d{1,2}/\d{1,2}/\d{2,4}\b|\b(?:1[5-9]|20)\d\d\b")
 _YEAR = re.compile(r"\b(?:19|20)\d\d\b")
 _NAME = re.compile(r"\b[A-Z][\w’'-]+(?:\s+(?:of|de|van|von|the|al|bin)?\s*[A-Z][\w’'-]+)*")
 _FOLLOW_UP = re.compile(r"\b(?:that|this|those|these|it|its|they|them|their|she|her|he|his|him|there|then|"
                         r"same|such|former|latter)\b|^(?:and|but|so|also|what about|how about)\b", re.I)
 _BULLET = re.compile(r"^\s*(?:[-*•·]|\d+[.)])\s+")
+MONTH_NAMES = "january february march april may june july august september october november december".split()
+# Words that say what kind of answer is wanted, not what it is about.
+QUESTION_TERMS = frozenset(terms(
+    "many much number date day year month time name names kind type value describe compare become became "
+    "happen happened called call long far often"))
 
 
 @dataclass(frozen=True)
@@ -55,22 +61,68 @@ class Candidate:
     hit_rank: int
     hit: Hit
     score: float
-    coverage: float
+    confidence: float
     dense: float
+    typed: bool  # holds a phrase of the kind the question asks for
+
+
+_PERSON_NOUNS = (r"(?:person|people|man|woman|minister|president|leader|spokesman|spokeswoman|spokesperson|"
+                 r"official|executive|member|head|chief|director|ambassador|secretary|premier|king|queen|"
+                 r"author|founder|ceo|chairman|player|general|officer|politician|lawmaker|senator)")
 
 
 def expected_type(question: str) -> str | None:
+    """The kind of phrase the question asks for: number, date, person, or None."""
     q = question.lower()
-    if re.search(r"\bhow (?:many|much)\b|\bwhat (?:number|percentage|amount|share|value)\b|\bhow (?:large|big)\b", q):
+    if re.search(r"\bhow (?:many|much|large|big|long|far|old)\b|\bwhat (?:(?:was|is|were|are) )?(?:the )?"
+                 r"(?:number|percentage|amount|share|value|size|total|cost|price)\b", q):
         return "number"
-    if re.search(r"\bwhen\b|\bwhat (?:date|day|year|month|time)\b|\bwhich (?:date|day|year|month)\b|\bsince when\b", q):
+    if re.search(r"\bwhen\b|\b(?:what|which|on what) (?:date|day|year|month)\b|\bsince when\b", q):
         return "date"
-    if re.search(r"\bwho(?:m|se)?\b", q):
+    if re.search(r"\bwho(?:m|se)?\b", q) or re.search(r"\b(?:which|what)\s+(?:\w+\s+){0,3}" + _PERSON_NOUNS + r"s?\b", q):
         return "person"
     return None
 
 
+# Capitalised words that start, end or make up names of things other than people.
+_NOT_NAME = frozenset("""
+the a an in on at of for and but by from to as with this that these those it its he she they we i
+foreign prime minister ministry president vice deputy general director secretary ambassador agency
+corporation company corp inc ltd council committee party government federation republic kingdom union
+united states department office house senate parliament cabinet university institute bank group plant
+motors international national democratic liberal chamber public russian japanese american chinese
+european western eastern northern southern north south east west central new old great first last mr
+mrs ms dr sir king queen prince lord chief head senior junior former current state city county river
+mount lake island islands sea ocean gulf bay street road january february march april may june july
+august september october november december monday tuesday wednesday thursday friday saturday sunday
+""".split())
+_TITLES = frozenset("minister president mr mrs ms dr sir king queen premier chancellor secretary general "
+                    "ambassador senator governor mayor spokesman director chairman".split())
+_CAPS = re.compile(r"[A-Z][\w’'-]*(?:\s+[A-Z][\w’'-]*)*")
+
+
+def person_names(text: str) -> list[tuple[int, int]]:
+    """Spans that look like people's names: two or more name words, or one after a title."""
+    out = []
+    for m in _CAPS.finditer(text):
+        words = list(re.finditer(r"[A-Z][\w’'-]*", m.group()))
+        i, j = 0, len(words)
+        while i < j and _bare(words[i].group()) in _NOT_NAME:
+            i += 1
+        while j > i and _bare(words[j - 1].group()) in _NOT_NAME:
+            j -= 1
+        titled = i > 0 and words[i - 1].group().lower() in _TITLES
+        if j - i >= 2 or (j - i == 1 and titled):
+            out.append((m.start() + words[i].start(), m.start() + words[j - 1].end()))
+    return out
+
+
+def _bare(word: str) -> str:
+    return re.sub(r"[’']s$", "", word.lower())
+
+
 def has_type(text: str, kind: str | None, question: str) -> bool:
+    """Whether ``text`` holds a phrase of the asked-for kind that the question does not already name."""
     if kind is None:
         return True
     q = normalize(question).lower()
@@ -79,7 +131,7 @@ def has_type(text: str, kind: str | None, question: str) -> bool:
                    if not _YEAR.fullmatch(m.group().strip()))
     if kind == "date":
         return any(m.group().lower() not in q for m in _DATE.finditer(text))
-    return any(m.group().lower() not in q for m in _NAME.finditer(text) if m.start() > 0 or len(m.group().split()) > 1)
+    return any(text[s:e].lower() not in q for s, e in person_names(text))
 
 
 def is_follow_up(question: str) -> bool:
@@ -116,24 +168,21 @@ class Answerer:
 
     def candidates(self, question: str, qvec: np.ndarray, hits: list[Hit], context: str = "",
                    context_docs: frozenset[str] = frozenset()) -> list[Candidate]:
+        """Every sentence of the retrieved passages, best first."""
         data = self.retriever.data
-        idf = self.retriever.idf
-        q_terms = set(terms(question))
-        c_terms = set(terms(context)) - q_terms
-        q_weight = sum(idf.get(t, self.retriever.default_idf) for t in q_terms) or 1.0
-        c_weight = sum(idf.get(t, self.retriever.default_idf) for t in c_terms) or 1.0
+        weights = self._weights(question, context)
         kind = expected_type(question)
         years = set(_YEAR.findall(question))
         newest = max((self._doc_year.get(h.chunk.doc) or 0) for h in hits) if hits else 0
-        best_hit = hits[0].score if hits else 1.0
+        best_hit = hits[0].score if hits and hits[0].score > 0 else 1.0
         seen: set[int] = set()
         out: list[Candidate] = []
         for rank, hit in enumerate(hits):
             doc = data.documents[hit.chunk.doc]
-            title_terms = set(terms(doc.title))
             rows = self._rows_in(hit.chunk)
             if not rows:
                 continue
+            meta = self._meta_terms(doc.doc)
             dense = data.sentence_vectors[rows] @ qvec
             for row, d in zip(rows, dense):
                 if row in seen:
@@ -143,23 +192,43 @@ class Answerer:
                 text = doc.text[s.start:s.end]
                 if len(text.split()) < 4:
                     continue  # headings and fragments are not answers
-                st = self._terms(row)
-                found = st | title_terms
-                coverage = sum(idf.get(t, self.retriever.default_idf) for t in q_terms & st) / q_weight
-                cov_title = sum(idf.get(t, self.retriever.default_idf) for t in q_terms & found) / q_weight
-                ctx = sum(idf.get(t, self.retriever.default_idf) for t in c_terms & found) / c_weight
-                score = 0.45 * float(d) + 0.35 * coverage + 0.15 * cov_title \
-                    + 0.1 * (hit.score / best_hit if best_hit > 0 else 0) - 0.02 * rank
-                if c_terms:
-                    score += 0.15 * ctx
+                own = self._terms(row)
+                coverage = _covered(weights, own)
+                with_meta = _covered(weights, own | meta)
+                score = 0.45 * float(d) + 0.3 * coverage + 0.2 * with_meta \
+                    + 0.1 * hit.score / best_hit - 0.02 * rank
                 if doc.doc in context_docs:
                     score += 0.1
-                if not has_type(text, kind, question):
-                    score -= 0.2
+                typed = has_type(text, kind, question)
+                if not typed:
+                    score -= 0.15
                 score += self._time_bonus(text, doc.doc, years, newest)
-                out.append(Candidate(row, doc.doc, s.start, s.end, rank, hit, score, coverage, float(d)))
+                confidence = 0.5 * float(d) + 0.5 * with_meta
+                out.append(Candidate(row, doc.doc, s.start, s.end, rank, hit, score, confidence, float(d), typed))
         out.sort(key=lambda c: -c.score)
         return out
+
+    def _weights(self, question: str, context: str) -> dict[str, float]:
+        """IDF weight of each question term; terms of earlier turns count half."""
+        idf, default = self.retriever.idf, self.retriever.default_idf
+        weights = {t: idf.get(t, default) for t in terms(question) if t not in QUESTION_TERMS}
+        for t in terms(context):
+            if t not in QUESTION_TERMS and t not in weights:
+                weights[t] = 0.5 * idf.get(t, default)
+        return weights
+
+    @lru_cache(maxsize=10_000)
+    def _meta_terms(self, doc: str) -> frozenset[str]:
+        """Terms a sentence inherits from its document: title words, and the date's year and month."""
+        document = self.retriever.data.documents[doc]
+        extra = document.title
+        if document.date:
+            extra += " " + document.date[:4]
+            if len(document.date) >= 7:
+                extra += " " + MONTH_NAMES[int(document.date[5:7]) - 1]
+        elif self._doc_year.get(doc):
+            extra += f" {self._doc_year[doc]}"
+        return frozenset(terms(extra))
 
     def _time_bonus(self, text: str, doc: str, years: set[str], newest: int) -> float:
         doc_year = self._doc_year.get(doc)
@@ -184,21 +253,16 @@ class Answerer:
             if last is not None and not last.abstained:
                 context_docs = frozenset(c.doc for c in last.citations)
         cands = self.candidates(question, qvec, hits, context, context_docs)
-        confidence = _confidence(cands[0]) if cands else 0.0
+        confidence = cands[0].confidence if cands else 0.0
         if not cands or confidence < self.threshold:
             closest = self._closest(hits)
             text = f"{NOT_IN_DOCUMENTS} {_topic(question)}. The closest passages are listed below."
             return Answer(question=question, answer=text, short_answer=None, abstained=True, citations=(),
                           retrieved=tuple(hits), latency_ms=0.0, confidence=confidence, closest=closest)
         chosen = [cands[0]]
-        words = len(self._text(cands[0]).split())
-        for c in cands[1:6]:
-            if words + len(self._text(c).split()) > MAX_ANSWER_WORDS:
-                continue
-            if c.score >= 0.8 * cands[0].score or (c.doc != cands[0].doc and c.score >= 0.65 * cands[0].score
-                                                    and self._adds(c, chosen, question)):
-                chosen.append(c)
-                break
+        second = self._second(cands)
+        if second is not None:
+            chosen.append(second)
         if len(chosen) == 2 and chosen[0].doc == chosen[1].doc and chosen[1].start < chosen[0].start:
             chosen.reverse()  # two sentences of one article read best in its order
         citations: list[Citation] = []
@@ -212,10 +276,31 @@ class Answerer:
         return Answer(question=question, answer=" ".join(parts), short_answer=short, abstained=False,
                       citations=tuple(citations), retrieved=tuple(hits), latency_ms=0.0, confidence=confidence)
 
-    def _adds(self, c: Candidate, chosen: list[Candidate], question: str) -> bool:
-        q = set(terms(question))
-        have = set().union(*(self._terms(x.row) for x in chosen)) & q
-        return bool((self._terms(c.row) & q) - have)
+    def _second(self, cands: list[Candidate]) -> Candidate | None:
+        """A second sentence worth adding: the nearby one holding the asked-for kind of phrase
+        when the best sentence lacks it, else a close runner-up that is not a repeat."""
+        first = cands[0]
+        room = MAX_ANSWER_WORDS - self._words(first)
+        if not first.typed:
+            near = [c for c in cands if c.doc == first.doc and c.typed and 0 < abs(c.row - first.row) <= 4
+                    and self._words(c) <= room]
+            if near:
+                return min(near, key=lambda c: (abs(c.row - first.row), c.row < first.row))
+        for c in cands[1:6]:
+            if self._words(c) > room or self._repeats(c, first):
+                continue
+            if c.score >= 0.8 * first.score:
+                return c
+            if c.doc != first.doc and c.score >= 0.65 * first.score and self._terms(c.row) - self._terms(first.row):
+                return c
+        return None
+
+    def _repeats(self, a: Candidate, b: Candidate) -> bool:
+        ta, tb = self._terms(a.row), self._terms(b.row)
+        return len(ta & tb) >= 0.6 * max(1, min(len(ta), len(tb)))
+
+    def _words(self, c: Candidate) -> int:
+        return len(self._text(c).split())
 
     def _text(self, c: Candidate) -> str:
         raw = self.retriever.data.documents[c.doc].text[c.start:c.end]
@@ -236,8 +321,9 @@ class Answerer:
         return tuple(out)
 
 
-def _confidence(c: Candidate) -> float:
-    return 0.5 * c.dense + 0.5 * c.coverage
+def _covered(weights: dict[str, float], found: frozenset[str]) -> float:
+    total = sum(weights.values())
+    return sum(w for t, w in weights.items() if t in found) / total if total else 0.0
 
 
 def _anchor_year(date: str | None, text: str) -> int | None:
@@ -253,29 +339,32 @@ def _topic(question: str) -> str:
 
 
 def extract_short(question: str, sentences: list[str]) -> str | None:
-    """The phrase in the first sentence that answers the question, when its kind is clear."""
+    """The phrase of the answer that answers the question, when its kind is clear."""
     kind = expected_type(question)
-    text = sentences[0] if sentences else ""
     q = normalize(question).lower()
-    if kind == "number":
-        pattern = _NUMBER
-    elif kind == "date":
-        pattern = _DATE
-    elif kind == "person" or re.match(r"\s*(which|what)\b", q):
-        pattern = _NAME
-    else:
-        return None
     q_terms = set(terms(question))
-    best, best_score = None, -1e9
-    anchors = [m.start() for m in re.finditer(r"\w+", text) if set(terms(m.group())) & q_terms]
-    for m in pattern.finditer(text):
-        phrase = m.group().strip(" ,.")
-        if not phrase or phrase.lower() in q or (kind == "number" and _YEAR.fullmatch(phrase)):
-            continue
-        if kind != "number" and kind != "date" and set(terms(phrase)) <= q_terms:
-            continue
-        dist = min((abs(m.start() - a) for a in anchors), default=0)
-        score = -dist + (5 if kind in ("person", None) and len(phrase.split()) > 1 else 0)
-        if score > best_score:
-            best, best_score = phrase, score
-    return best
+    for text in sentences:
+        if kind == "number":
+            spans = [(m.start(), m.end()) for m in _NUMBER.finditer(text)]
+        elif kind == "date":
+            spans = [(m.start(), m.end()) for m in _DATE.finditer(text)]
+        elif kind == "person":
+            spans = person_names(text)
+        elif re.match(r"\s*(?:which|what)\b", q):
+            spans = [(m.start(), m.end()) for m in _NAME.finditer(text) if m.start() > 0]
+        else:
+            return None
+        anchors = [m.start() for m in re.finditer(r"\w+", text) if set(terms(m.group())) & q_terms]
+        best, best_score = None, None
+        for start, end in spans:
+            phrase = text[start:end].strip(" ,.")
+            if not phrase or phrase.lower() in q or (kind == "number" and _YEAR.fullmatch(phrase)):
+                continue
+            if kind not in ("number", "date") and set(terms(phrase)) <= q_terms:
+                continue
+            score = -min((abs(start - a) for a in anchors), default=0)
+            if best_score is None or score > best_score:
+                best, best_score = phrase, score
+        if best:
+            return best
+    return None

@@ -134,8 +134,7 @@ class Assistant:
         qvec = state.retriever.encode_query(query)
         hits = state.retriever.search(query, max(k, 1), mode, where,
                                       query_vector=qvec if mode != "keyword" else None)
-        answer_vec = state.retriever.encode_query(question) if query != question else qvec
-        answer = state.answerer.answer(question, hits, answer_vec, history)
+        answer = state.answerer.answer(question, hits, qvec, history)
         latency = (time.perf_counter() - started) * 1000
         return replace(answer, latency_ms=latency)
 

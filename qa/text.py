@@ -82,9 +82,26 @@ def _stemmer() -> Stemmer.Stemmer:
     return Stemmer.Stemmer("english")
 
 
+# Irregular English forms the stemmer leaves apart from their base word.
+_IRREGULAR = {
+    "froze": "freeze", "frozen": "freeze", "took": "take", "taken": "take", "gave": "give", "given": "give",
+    "led": "lead", "began": "begin", "begun": "begin", "sought": "seek", "brought": "bring", "bought": "buy",
+    "caught": "catch", "chose": "choose", "chosen": "choose", "drew": "draw", "drawn": "draw",
+    "fell": "fall", "fallen": "fall", "flew": "fly", "flown": "fly", "grew": "grow", "grown": "grow",
+    "held": "hold", "kept": "keep", "knew": "know", "known": "know", "lost": "lose",
+    "made": "make", "met": "meet", "paid": "pay", "ran": "run", "rose": "rise", "risen": "rise",
+    "sent": "send", "sold": "sell", "spent": "spend", "spoke": "speak", "spoken": "speak", "stood": "stand",
+    "struck": "strike", "thought": "think", "told": "tell", "won": "win", "wrote": "write",
+    "written": "write", "became": "become", "went": "go", "gone": "go", "saw": "see", "seen": "see",
+    "hit": "hit", "shot": "shoot", "fought": "fight", "built": "build", "sank": "sink", "sunk": "sink",
+    "men": "man", "women": "woman", "people": "person", "children": "child",
+}
+
+
 def terms(text: str) -> list[str]:
-    """Lower-cased, stemmed content words of ``text`` (stop words dropped)."""
-    words = [w for w in _TERM.findall(normalize(text).lower().replace("'s ", " ")) if w not in STOPWORDS]
+    """Lower-cased, stemmed content words of ``text`` (stop words dropped, irregular forms mapped)."""
+    words = [_IRREGULAR.get(w, w) for w in _TERM.findall(normalize(text).lower().replace("'s ", " "))
+             if w not in STOPWORDS]
     return _stemmer().stemWords(words)
 
 

@@ -44,6 +44,8 @@ _YEAR = re.compile(r"\b(?:19|20)\d\d\b")
 _NAME = re.compile(r"\b[A-Z][\w’'-]+(?:\s+(?:of|de|van|von|the|al|bin)?\s*[A-Z][\w’'-]+)*")
 _FOLLOW_UP = re.compile(r"\b(?:that|this|those|these|it|its|they|them|their|she|her|he|his|him|there|then|"
                         r"same|such|former|latter)\b|^(?:and|but|so|also|what about|how about)\b", re.I)
+_PRESENT = re.compile(r"\b(?:who|what|which)\s+(?:is|are)\b|\b(?:current(?:ly)?|now|today|at present|these days)\b",
+                      re.I)
 _BULLET = re.compile(r"^\s*(?:[-*•·]|\d+[.)])\s+")
 MONTH_NAMES = "january february march april may june july august september october november december".split()
 # Words that say what kind of answer is wanted, not what it is about.
@@ -173,6 +175,7 @@ class Answerer:
         weights = self._weights(question, context)
         kind = expected_type(question)
         years = set(_YEAR.findall(question))
+        present = bool(_PRESENT.search(question))
         newest = max((self._doc_year.get(h.chunk.doc) or 0) for h in hits) if hits else 0
         best_hit = hits[0].score if hits and hits[0].score > 0 else 1.0
         seen: set[int] = set()
@@ -202,7 +205,7 @@ class Answerer:
                 typed = has_type(text, kind, question)
                 if not typed:
                     score -= 0.15
-                score += self._time_bonus(text, doc.doc, years, newest)
+                score += self._time_bonus(text, doc.doc, years, newest, present)
                 confidence = 0.5 * float(d) + 0.5 * with_meta
                 out.append(Candidate(row, doc.doc, s.start, s.end, rank, hit, score, confidence, float(d), typed))
         out.sort(key=lambda c: -c.score)
@@ -230,16 +233,16 @@ class Answerer:
             extra += f" {self._doc_year[doc]}"
         return frozenset(terms(extra))
 
-    def _time_bonus(self, text: str, doc: str, years: set[str], newest: int) -> float:
+    def _time_bonus(self, text: str, doc: str, years: set[str], newest: int, present: bool) -> float:
         doc_year = self._doc_year.get(doc)
         if years:
             said = set(_YEAR.findall(text))
             if said & years or (doc_year and str(doc_year) in years):
                 return 0.06
             return -0.04 if doc_year else 0.0
-        # No year asked: on a present-tense question prefer the newest source a little.
+        # No year asked: prefer the newest source, clearly so when the question asks about now.
         if doc_year and newest and doc_year == newest:
-            return 0.02
+            return 0.08 if present else 0.02
         return 0.0
 
     # -- answers ------------------------------------------------------------------------------

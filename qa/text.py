@@ -98,10 +98,21 @@ _IRREGULAR = {
 }
 
 
+# Words news writers use for the same office or thing, mapped to one spelling.
+_SYNONYMS = {"premier": "prime minister", "premiership": "prime minister", "pm": "prime minister",
+             "organisation": "organization", "organisations": "organizations", "kyiv": "kiev",
+             "defence": "defense", "programme": "program"}
+
+
 def terms(text: str) -> list[str]:
-    """Lower-cased, stemmed content words of ``text`` (stop words dropped, irregular forms mapped)."""
-    words = [_IRREGULAR.get(w, w) for w in _TERM.findall(normalize(text).lower().replace("'s ", " "))
-             if w not in STOPWORDS]
+    """Lower-cased, stemmed content words of ``text`` (stop words dropped, irregular forms and
+    common synonyms mapped to one form)."""
+    words = []
+    for w in _TERM.findall(normalize(text).lower().replace("'s ", " ")):
+        if w in STOPWORDS:
+            continue
+        w = _IRREGULAR.get(w, w)
+        words.extend(_SYNONYMS.get(w, w).split())
     return _stemmer().stemWords(words)
 
 

@@ -1,0 +1,136 @@
+"""The index on disk: save→load, incremental updates, killed builds, mismatches, staleness."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from qa import Assistant, HashEmbedder, IndexMismatch, IndexStale
+from qa.chunking import ChunkSettings
+from qa.store import current_build, load
+from tests.conftest import ROOT
+
+
+class CountingEmbedder(HashEmbedder):
+    """Counts the texts it embeds, to see what a re-index touches."""
+
+    def __init__(self):
+        super().__init__()
+        self.embedded: list[str] = []
+
+    def encode(self, texts, batch_size=32, progress=None):
+        self.embedded.extend(texts)
+        return super().encode(texts, batch_size, progress)
+
+
+QUESTIONS = ["Who was banned in 2025?", "vaccines export ban", "peace treaty talks", "Sakhalin gas"]
+
+
+def test_save_then_load_gives_identical_results(fake_assistant, tmp_path):
+    before = {q: [(h.chunk.id, round(h.score, 6)) for h in fake_assistant.retrieve(q, k=5)] for q in QUESTIONS}
+    answers = {q: fake_assistant.ask(q).answer for q in QUESTIONS}
+    reloaded = Assistant(fake_assistant.corpus, fake_assistant.index_dir, embedder=HashEmbedder(),
+                         auto_refresh=False).load()
+    after = {q: [(h.chunk.id, round(h.score, 6)) for h in reloaded.retrieve(q, k=5)] for q in QUESTIONS}
+    assert before == after
+    assert answers == {q: reloaded.ask(q).answer for q in QUESTIONS}
+    a, b = fake_assistant.state.data, reloaded.state.data
+    assert np.array_equal(a.chunk_vectors, b.chunk_vectors)
+
+
+def test_index_folder_has_manifest_and_no_pickle(fake_assistant):
+    build = current_build(fake_assistant.index_dir)
+    names = sorted(p.name for p in build.iterdir())
+    assert names == ["chunks.faiss", "chunks.jsonl", "documents.jsonl", "manifest.json", "sentences.faiss",
+                     "sentences.jsonl"]
+    manifest = json.loads((build / "manifest.json").read_text())
+    assert manifest["schema_version"] == 1
+    assert manifest["model"] == {"name": "hash-bow", "dimension": 64, "max_tokens": 256}
+    assert manifest["chunking"] == ChunkSettings().to_dict()
+    assert len(manifest["documents"]) == 5
+    assert all(len(v["hash"]) == 32 for v in manifest["documents"].values())
+    for path in build.iterdir():
+        assert b"\x80\x04\x95" not in path.read_bytes()[:16]  # no pickle protocol header
+
+
+def test_reindex_embeds_only_what_changed(corpus_copy, tmp_path):
+    embedder = CountingEmbedder()
+    assistant = Assistant(corpus_copy, tmp_path / "index", embedder=embedder)
+    first = assistant.refresh()
+    assert len(first.added) == 5 and first.embedded == first.chunks
+
+    embedder.embedded.clear()
+    assert not assistant.refresh().touched and embedder.embedded == []
+
+    changed = corpus_copy / "002_e8aff1e4ce63da82.txt"
+    changed.write_text(changed.read_text() + "\nA new closing paragraph about fishing rights near Hokkaido.\n")
+    (corpus_copy / "new.md").write_text("# Fishing deal\n\nJapan and Russia signed a salmon fishing deal in 2024.")
+    (corpus_copy / "004_a36ece77d1e60406.txt").unlink()
+    report = assistant.refresh()
+    assert report.changed == ["002_e8aff1e4ce63da82.txt"] and report.added == ["new.md"]
+    assert report.removed == ["004_a36ece77d1e60406.txt"] and report.unchanged == 3
+    touched_docs = {c.doc for c in assistant.state.data.chunks if c.doc in ("002_e8aff1e4ce63da82.txt", "new.md")}
+    assert report.embedded == sum(1 for c in assistant.state.data.chunks if c.doc in touched_docs)
+    assert not any("Foreign Minister Takeshi Iwaya" in t for t in embedder.embedded)  # 000 untouched
+    hits = assistant.retrieve("salmon fishing deal", k=1, mode="keyword")
+    assert hits[0].chunk.doc == "new.md"
+    assert all(h.chunk.doc != "004_a36ece77d1e60406.txt" for h in assistant.retrieve("Takaichi", k=20))
+
+
+SLOW_BUILD = """
+import sys, time
+sys.path.insert(0, {root!r})
+from qa import Assistant, HashEmbedder
+
+class Slow(HashEmbedder):
+    def encode(self, texts, batch_size=32, progress=None):
+        print("embedding", flush=True)
+        time.sleep(60)
+        return super().encode(texts, batch_size, progress)
+
+Assistant({corpus!r}, {index!r}, embedder=Slow()).refresh()
+"""
+
+
+def test_killed_build_leaves_previous_index_usable(fake_assistant):
+    expected = [h.chunk.id for h in fake_assistant.retrieve("peace treaty talks", k=3)]
+    corpus, index = fake_assistant.corpus, fake_assistant.index_dir
+    (corpus / "extra.txt").write_text("An extra article about trade in seafood between the two countries.")
+    script = SLOW_BUILD.format(root=str(ROOT), corpus=str(corpus), index=str(index))
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "embedding"
+        time.sleep(0.2)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    data = load(index, HashEmbedder(), ChunkSettings())
+    assert "extra.txt" not in data.documents and len(data.documents) == 5
+    survivor = Assistant(corpus, index, embedder=HashEmbedder(), auto_refresh=False)
+    with pytest.raises(IndexStale, match="run `qa index`"):
+        survivor.load()
+    # the next build finishes the job and cleans up
+    fresh = Assistant(corpus, index, embedder=HashEmbedder()).load()
+    assert "extra.txt" in fresh.state.data.documents
+    assert [h.chunk.id for h in fresh.retrieve("peace treaty talks", k=3)] == expected
+    assert not list((index / "builds").glob(".tmp-*"))
+
+
+def test_index_from_another_model_is_refused_clearly(fake_assistant):
+    other = HashEmbedder(dimension=32, name="other-model")
+    with pytest.raises(IndexMismatch, match="built with model hash-bow .* rebuild it with `qa index --rebuild`"):
+        Assistant(fake_assistant.corpus, fake_assistant.index_dir, embedder=other, auto_refresh=False).load()
+    # with auto refresh, the index is rebuilt for the new model
+    rebuilt = Assistant(fake_assistant.corpus, fake_assistant.index_dir, embedder=other).load()
+    assert rebuilt.state.data.manifest["model"]["name"] == "other-model"
+
+
+def test_other_chunking_settings_are_refused(fake_assistant):
+    with pytest.raises(IndexMismatch, match="chunking"):
+        Assistant(fake_assistant.corpus, fake_assistant.index_dir, embedder=HashEmbedder(),
+                  settings=ChunkSettings(size=100), auto_refresh=False).load()

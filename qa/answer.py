@@ -193,8 +193,8 @@ class Answerer:
                 seen.add(row)
                 s = data.sentences[row]
                 text = doc.text[s.start:s.end]
-                if len(text.split()) < 4:
-                    continue  # headings and fragments are not answers
+                if len(text.split()) < 4 or text.rstrip("”\"' ").endswith("?"):
+                    continue  # headings, fragments and questions are not answers
                 own = self._terms(row)
                 coverage = _covered(weights, own)
                 with_meta = _covered(weights, own | meta)
@@ -299,8 +299,9 @@ class Answerer:
         return None
 
     def _repeats(self, a: Candidate, b: Candidate) -> bool:
-        ta, tb = self._terms(a.row), self._terms(b.row)
-        return len(ta & tb) >= 0.6 * max(1, min(len(ta), len(tb)))
+        """Whether ``a`` says little that ``b`` does not (a lead summary and its body sentence)."""
+        new = self._terms(a.row) - self._terms(b.row)
+        return len(new) <= 2 or len(new) <= 0.25 * len(self._terms(a.row))
 
     def _words(self, c: Candidate) -> int:
         return len(self._text(c).split())

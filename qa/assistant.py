@@ -83,13 +83,14 @@ class Assistant:
                 return self
             if self.auto_refresh:
                 self.refresh(progress)
-                return self
-            data = store.load(self.index_dir, self.embedder, self.settings)
-            stale = store.stale_documents(data.manifest, self._load_documents())
-            if stale:
-                raise store.IndexStale(f"the corpus changed since the index was built ({len(stale)} documents, "
-                                       f"e.g. {stale[0]}): run `qa index`")
-            self._swap(data)
+            else:
+                data = store.load(self.index_dir, self.embedder, self.settings)
+                stale = store.stale_documents(data.manifest, self._load_documents())
+                if stale:
+                    raise store.IndexStale(f"the corpus changed since the index was built ({len(stale)} "
+                                           f"documents, e.g. {stale[0]}): run `qa index`")
+                self._swap(data)
+            self.state.retriever.encode_query("warm up")  # load the model now, not on the first question
             return self
 
     def _load_documents(self) -> list[Document]:

@@ -6,6 +6,7 @@ import json
 import logging
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import click
@@ -72,7 +73,10 @@ def fail(message: str) -> None:
 @click.option("-v", "--verbose", is_flag=True, help="Log what the library does.")
 def main(verbose: bool) -> None:
     """Ask questions about a folder of articles; every answer cites its exact source passage."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    level = logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(message)s")
+    for noisy in ("bm25s", "faiss.loader", "sentence_transformers"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
 
 @main.command()
@@ -171,6 +175,102 @@ def _tail(text: str, words: int = 25) -> str:
 def _head(text: str, words: int = 25) -> str:
     parts = text.split()
     return " ".join(parts[:words]) + (" …" if len(parts) > words else "")
+
+
+
+@main.command("eval")
+@click.argument("questions", required=False, type=click.Path(path_type=Path))
+@corpus_option
+@index_option
+@retrieval_options
+@click.option("--out", type=click.Path(path_type=Path),
+              help="Run folder (default: runs/<timestamp>/). A folder holding an interrupted run with the same "
+                   "settings is resumed.")
+@click.option("--resume", is_flag=True, help="Continue the most recent run under runs/ (unless --out is given).")
+@click.option("--compare", nargs=2, type=click.Path(path_type=Path), metavar="RUN_A RUN_B",
+              help="Compare two run folders: metric deltas and the questions whose outcome changed "
+                   "(written to --out, default RUN_B).")
+@click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary (or comparison) as JSON.")
+@click.pass_context
+def eval_command(ctx: click.Context, questions: Path | None, corpus: Path, index_dir: Path, k: int, mode: str,
+                 out: Path | None, resume: bool, compare: tuple[Path, Path] | None, progress: bool,
+                 as_json: bool) -> None:
+    """Score the assistant on QUESTIONS: JSON Lines (questions or conversations), SQuAD JSON or CSV.
+
+    Writes results.jsonl (one line per question, as it goes), summary.json,
+    report.md and report.html to the run folder. A corpus other than the
+    project's gets its own index, cached by content under ~/.cache/qa/.
+    """
+    from qa import evaluate
+    from qa.questions import load_questions
+    from qa.report import compare_markdown, summary_text
+
+    if compare:
+        if questions:
+            fail("give either QUESTIONS or --compare RUN_A RUN_B, not both")
+        try:
+            comparison = evaluate.compare(*compare)
+        except USER_ERRORS as exc:
+            fail(str(exc))
+        target = out or compare[1]
+        target.mkdir(parents=True, exist_ok=True)
+        stem = f"compare-{compare[0].resolve().name}-vs-{compare[1].resolve().name}"
+        text = compare_markdown(comparison)
+        (target / f"{stem}.json").write_text(json.dumps(comparison.to_dict(), indent=2, ensure_ascii=False) + "\n",
+                                             encoding="utf-8")
+        (target / f"{stem}.md").write_text(text, encoding="utf-8")
+        click.echo(json.dumps(comparison.to_dict(), indent=2, ensure_ascii=False) if as_json else text.rstrip())
+        return
+    if questions is None:
+        fail("give a question file (QUESTIONS) or --compare RUN_A RUN_B")
+    if out is None and resume:
+        runs = sorted(p.parent for p in evaluate.DEFAULT_RUNS.glob(f"*/{evaluate.SETTINGS}"))
+        if not runs:
+            fail(f"no run to resume under {evaluate.DEFAULT_RUNS}: run without --resume")
+        out = runs[-1]
+    out = out or evaluate.DEFAULT_RUNS / time.strftime("%Y%m%d-%H%M%S")
+    own_index = ctx.get_parameter_source("index_dir") is click.core.ParameterSource.DEFAULT
+    if own_index and corpus.exists() and corpus.resolve() != DEFAULT_CORPUS.resolve():
+        index_dir = evaluate.cached_index(corpus)
+    build_bar, question_bar = ProgressBar(progress), QuestionBar(progress)
+    try:
+        question_set = load_questions(questions)
+        assistant = Assistant(corpus, index_dir).load(progress=build_bar)
+        build_bar.close()
+        summary = evaluate.run_eval(assistant, question_set, out, k=k, mode=mode, progress=question_bar)
+    except KeyboardInterrupt:
+        fail(f"interrupted: the answers so far are in {out}; run again with --out {out} to continue")
+    except USER_ERRORS as exc:
+        fail(str(exc))
+    finally:
+        build_bar.close()
+        question_bar.close()
+    for qid, problem in summary.evidence_not_found:
+        click.echo(f"evidence not found for {qid}: {problem}", err=True)
+    click.echo(json.dumps(summary.to_dict(), indent=2, ensure_ascii=False) if as_json else summary_text(summary))
+
+
+class QuestionBar:
+    """A tqdm bar over the questions of an evaluation (rate and time left), on stderr."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self._bar = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        from tqdm import tqdm
+
+        if self._bar is None:
+            self._bar = tqdm(total=total, initial=done, desc="questions", unit="q", file=sys.stderr)
+        self._bar.n = done
+        self._bar.refresh()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
 
 
 if __name__ == "__main__":

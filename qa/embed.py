@@ -66,6 +66,9 @@ class MiniLMEmbedder:
     def _model(self):
         import torch
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # the weights come from disk; their loading bar is noise
 
         if self._threads:
             torch.set_num_threads(self._threads)

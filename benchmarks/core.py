@@ -1,0 +1,64 @@
+"""Benchmark the core pipeline on the bundled corpus (a script, not a test).
+
+Prints the index build time for the five articles (fresh index, model load
+excluded and shown apart), question latency p50/p95 over the dev questions
+with the model loaded, and the process's peak memory.
+
+    .venv/bin/python benchmarks/core.py [--repeat 3]
+
+Targets from the core issue: p50 <= 30 ms, p95 <= 60 ms on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from qa import Assistant, MiniLMEmbedder
+from qa.assistant import DEFAULT_CORPUS
+
+ROOT = Path(__file__).resolve().parent.parent
+QUESTIONS = ROOT.parent / "shared" / "eval" / "dev_questions.jsonl"
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Benchmark index build and question latency.")
+    parser.add_argument("--repeat", type=int, default=3, help="Passes over the dev questions.")
+    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    args = parser.parse_args()
+    questions = [json.loads(line)["question"] for line in QUESTIONS.read_text().splitlines() if line.strip()]
+
+    started = time.perf_counter()
+    embedder = MiniLMEmbedder().load()
+    model_s = time.perf_counter() - started
+    with tempfile.TemporaryDirectory() as tmp:
+        assistant = Assistant(args.corpus, Path(tmp) / "index", embedder=embedder)
+        started = time.perf_counter()
+        report = assistant.refresh()
+        build_s = time.perf_counter() - started
+        assistant.load()
+        latencies = []
+        for _ in range(args.repeat):
+            for question in questions:
+                latencies.append(assistant.ask(question).latency_ms)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"model load           {model_s:6.2f} s")
+    print(f"index build          {build_s:6.2f} s  ({report.chunks} chunks, "
+          f"{report.chunks / build_s:.1f} chunks/s, sentences included)")
+    print(f"question latency     p50 {percentile(latencies, 50):.1f} ms, p95 {percentile(latencies, 95):.1f} ms, "
+          f"mean {statistics.mean(latencies):.1f} ms over {len(latencies)} questions")
+    print(f"peak memory (RSS)    {peak_mb:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -6,7 +6,7 @@ unanswerable questions: the one that maximises (unanswerable declined +
 answerable answered), taking the middle of the widest gap among the ties.
 Copy the printed value into ``qa.answer.ABSTAIN_THRESHOLD``.
 
-    .venv/bin/python benchmarks/calibrate.py [--questions ../shared/eval/dev_questions.jsonl]
+    .venv/bin/python benchmarks/calibrate.py [--questions eval/dev_questions.jsonl]
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from qa.assistant import DEFAULT_CORPUS
 from qa.text import squad_normalize
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_QUESTIONS = ROOT.parent / "shared" / "eval" / "dev_questions.jsonl"
+DEFAULT_QUESTIONS = ROOT / "eval" / "dev_questions.jsonl"
 
 
 def main() -> None:

@@ -23,7 +23,7 @@ from qa import Assistant, MiniLMEmbedder
 from qa.assistant import DEFAULT_CORPUS
 
 ROOT = Path(__file__).resolve().parent.parent
-QUESTIONS = ROOT.parent / "shared" / "eval" / "dev_questions.jsonl"
+QUESTIONS = ROOT / "eval" / "dev_questions.jsonl"
 
 
 def percentile(values: list[float], p: float) -> float:

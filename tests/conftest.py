@@ -13,8 +13,7 @@ from qa import Assistant, HashEmbedder, MiniLMEmbedder
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
-SHARED = ROOT.parent / "shared"
-EVAL = SHARED / "eval"
+EVAL = ROOT / "eval"  # question sets, copied into the project so a clean clone is self-contained
 IWAYA_DOC = "000_a07452a012145e1e.txt"
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import bisect
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
@@ -81,7 +80,8 @@ def expected_type(question: str) -> str | None:
         return "number"
     if re.search(r"\bwhen\b|\b(?:what|which|on what) (?:date|day|year|month)\b|\bsince when\b", q):
         return "date"
-    if re.search(r"\bwho(?:m|se)?\b", q) or re.search(r"\b(?:which|what)\s+(?:\w+\s+){0,3}" + _PERSON_NOUNS + r"s?\b", q):
+    if re.search(r"\bwho(?:m|se)?\b", q) or re.search(r"\b(?:which|what)\s+(?:\w+\s+){0,3}"
+                                                      + _PERSON_NOUNS + r"s?\b", q):
         return "person"
     return None
 
@@ -151,13 +151,19 @@ class Answerer:
             starts.append(s.start)
             rows.append(row)
         self._doc_year = {d: _anchor_year(doc.date, doc.text) for d, doc in data.documents.items()}
+        # Per-instance caches (dict writes are atomic, so threads may share them).
+        self._term_cache: dict[int, frozenset[str]] = {}
+        self._meta_cache: dict[str, frozenset[str]] = {}
 
     # -- sentence scoring ---------------------------------------------------------------------
 
-    @lru_cache(maxsize=100_000)
     def _terms(self, row: int) -> frozenset[str]:
-        s = self.retriever.data.sentences[row]
-        return frozenset(terms(self.retriever.data.documents[s.doc].text[s.start:s.end]))
+        found = self._term_cache.get(row)
+        if found is None:
+            s = self.retriever.data.sentences[row]
+            text = self.retriever.data.documents[s.doc].text[s.start:s.end]
+            found = self._term_cache[row] = frozenset(terms(text))
+        return found
 
     def _rows_in(self, chunk: Chunk) -> list[int]:
         starts, rows = self._sentences_by_doc.get(chunk.doc, ([], []))
@@ -220,9 +226,13 @@ class Answerer:
                 weights[t] = 0.5 * idf.get(t, default)
         return weights
 
-    @lru_cache(maxsize=10_000)
     def _meta_terms(self, doc: str) -> frozenset[str]:
         """Terms a sentence inherits from its document: title words, and the date's year and month."""
+        if doc not in self._meta_cache:
+            self._meta_cache[doc] = self._compute_meta_terms(doc)
+        return self._meta_cache[doc]
+
+    def _compute_meta_terms(self, doc: str) -> frozenset[str]:
         document = self.retriever.data.documents[doc]
         extra = document.title
         if document.date:
@@ -248,7 +258,7 @@ class Answerer:
     # -- answers ------------------------------------------------------------------------------
 
     def answer(self, question: str, hits: list[Hit], qvec: np.ndarray,
-               history: tuple[Turn, ...] = (), latency_start: float | None = None) -> Answer:
+               history: tuple[Turn, ...] = ()) -> Answer:
         context, context_docs = "", frozenset()
         if history and is_follow_up(question):
             context = " ".join(t.question for t in history[-2:])

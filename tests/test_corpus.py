@@ -124,7 +124,7 @@ def test_missing_corpus_is_a_clear_error(tmp_path):
 
 
 def test_upload_checks():
-    assert check_upload("a.md", "# Title\n\nText".encode()) == "# Title\n\nText"
+    assert check_upload("a.md", b"# Title\n\nText") == "# Title\n\nText"
     with pytest.raises(ValueError, match="only .txt and .md"):
         check_upload("a.exe", b"MZ")
     with pytest.raises(ValueError, match="binary"):

@@ -63,6 +63,9 @@ def chunk_document(doc: Document, count_tokens: TokenCounter, settings: ChunkSet
             total += pieces[j][2]
             j += 1
         j = max(j, i + 1)
+        # Text between sentences (bullets, quotes) also costs word pieces: check the real count.
+        while j - i > 1 and count_tokens([normalize(doc.text[pieces[i][0]:pieces[j - 1][1]])])[0] - 2 > size:
+            j -= 1
         start, end = pieces[i][0], pieces[j - 1][1]
         text = doc.text[start:end]
         chunks.append(Chunk(id=chunk_id(doc.doc, start, text), doc=doc.doc, start=start, end=end, text=text))

@@ -52,6 +52,7 @@ _IMAGE_LEFTOVER = re.compile(r"(?:^!\[.*\]\(.*\)$)|(?:\.(?:jpe?g|png|gif|webp|sv
 _URL_ONLY = re.compile(r"^\(?https?://\S+\)?$")
 _PHOTO_CREDIT = re.compile(r"\((?:[^()]*\b(?:photo|image|via ap|getty|reuters|afp|ap photo|credit)\b[^()]*)\)\s*$",
                            re.I)
+_MD_HEADING = re.compile(r"^#{1,6}\s+")
 _SECTION_LABEL = re.compile(r"^[A-Z]{3,}(?: [A-Z]{3,})?:\s+")
 _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
 _BULLET = re.compile(r"^\s*(?:[-*•·]|\d+[.)])\s+")
@@ -114,7 +115,10 @@ def check_upload(name: str, data: bytes, max_bytes: int = MAX_FILE_BYTES) -> str
     """Validate an uploaded file; return its text or raise ``ValueError`` with a one-line reason."""
     if Path(name).suffix.lower() not in SUFFIXES:
         raise ValueError(f"{name}: only .txt and .md files can be added")
-    return _decode(data, max_bytes)
+    try:
+        return _decode(data, max_bytes)
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}") from None
 
 
 def _decode(data: bytes, max_bytes: int) -> str:
@@ -221,8 +225,8 @@ def clean(text: str) -> tuple[list[tuple[int, int]], str | None, str | None]:
             keep.append(_Line(cut, line.end, text[cut:line.end]) if cut < line.end else None)
             continue
         if in_header and _is_header_line(stripped):
-            if title is None and line.words >= 3 and not found:
-                title = _SECTION_LABEL.sub("", stripped)
+            if title is None and line.words >= 2 and not found:
+                title = _SECTION_LABEL.sub("", _MD_HEADING.sub("", stripped))
             keep.append(None)  # headline, byline, "Updated:" and date lines are not body text
             continue
         in_header = False

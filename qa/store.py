@@ -41,7 +41,7 @@ from qa.text import normalize
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: sentence spans start after list bullets
 BuildProgress = Callable[[str, int, int], None]  # (stage, done, total)
 
 

@@ -55,9 +55,16 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[t
     return [_trim(text, s, e) for s, e in spans if text[s:e].strip()]
 
 
+_LEADING_BULLET = re.compile(r"(?:[-*•·]|\d{1,2}[.)])\s+")
+
+
 def _trim(text: str, s: int, e: int) -> tuple[int, int]:
+    """Drop surrounding white space and a leading list bullet from a sentence span."""
     while s < e and text[s].isspace():
         s += 1
+    bullet = _LEADING_BULLET.match(text, s, e)
+    if bullet and bullet.end() < e:
+        s = bullet.end()
     while e > s and text[e - 1].isspace():
         e -= 1
     return s, e

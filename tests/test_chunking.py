@@ -18,18 +18,19 @@ def test_chunk_offsets_are_exact_and_fit_the_model(tokenizer):
     settings = ChunkSettings()
     for doc in load_corpus(CORPUS).documents:
         raw = (CORPUS / doc.doc).read_bytes().decode("utf-8")
-        chunks, _ = chunk_document(doc, tokenizer.count_tokens, settings)
+        chunks, sentences = chunk_document(doc, tokenizer.count_tokens, settings)
         assert chunks
         for chunk in chunks:
             assert raw[chunk.start:chunk.end] == chunk.text
             assert tokenizer.count_tokens([chunk.text])[0] - 2 <= settings.size
             assert any(s <= chunk.start and chunk.end <= e for s, e in doc.segments)
-        # every body sentence is in some chunk
-        covered = set()
-        for chunk in chunks:
-            covered.update(range(chunk.start, chunk.end))
+        # every body sentence is in some chunk, and only list bullets fall outside sentences
+        for sentence in sentences:
+            assert any(c.start <= sentence.start and sentence.end <= c.end for c in chunks)
+        in_sentences = {i for s in sentences for i in range(s.start, s.end)}
         for s, e in doc.segments:
-            assert all(i in covered for i in range(s, e) if not raw[i].isspace())
+            outside = "".join(raw[i] for i in range(s, e) if i not in in_sentences)
+            assert set(outside) <= set(" \n\xa0-*•")
 
 
 def test_consecutive_chunks_overlap(tokenizer):

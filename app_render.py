@@ -1,0 +1,241 @@
+"""HTML for the browser chat (``app.py``): pure functions from library records to markup.
+
+Every string that comes from a document or a person (titles, passages, article
+text, file names, questions) goes through ``html.escape`` here and nowhere is
+inserted raw. Clickable citations are ``<button>``s whose ``value`` is a key
+``"<turn>:<kind>:<n>"`` (kind ``c`` for a citation, ``x`` for a closest match);
+the page script (``PAGE_JS``) hands that key to the server, which answers with
+``article_html``.
+"""
+
+from __future__ import annotations
+
+import re
+from html import escape
+
+from qa import Answer, Citation, Document, DocumentInfo
+
+CONTEXT_WORDS = 30  # words of the passage shown either side of the supporting sentence
+CITED, CLOSEST = "c", "x"
+_MARKER = re.compile(r"\[(\d+)\]")
+
+
+def source_key(turn: int, kind: str, n: int) -> str:
+    return f"{turn}:{kind}:{n}"
+
+
+def parse_source_key(key: str) -> tuple[int, str, int]:
+    """``(turn, kind, n)`` from a key made by ``source_key``; ``ValueError`` for anything else."""
+    match = re.fullmatch(r"(\d+):([cx]):(\d+)", key.strip())
+    if not match:
+        raise ValueError(f"not a source reference: {key[:40]!r}")
+    return int(match[1]), match[2], int(match[3])
+
+
+def _date(date: str | None) -> str:
+    return escape(date) if date else "undated"
+
+
+def _squash(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _tail(text: str, words: int = CONTEXT_WORDS) -> str:
+    parts = text.split()
+    return ("… " if len(parts) > words else "") + " ".join(parts[-words:])
+
+
+def _head(text: str, words: int = CONTEXT_WORDS) -> str:
+    parts = text.split()
+    return " ".join(parts[:words]) + (" …" if len(parts) > words else "")
+
+
+# -- chat messages ------------------------------------------------------------------------------
+
+def question_html(question: str) -> str:
+    return f'<div class="qa-question">{escape(question)}</div>'
+
+
+def pending_html() -> str:
+    return '<div class="qa-pending">Searching the documents…</div>'
+
+
+def error_html(message: str) -> str:
+    return f'<div class="qa-error" role="alert">{escape(message)}</div>'
+
+
+def passage_html(c: Citation, marked: bool = True) -> str:
+    """The passage around the supporting sentence, the sentence in ``<mark>``; unmarked, its opening words."""
+    if not marked:
+        return f'<span class="qa-quote">{escape(_head(c.text, 2 * CONTEXT_WORDS))}</span>'
+    before = c.text[:c.sentence_start - c.start]
+    after = c.text[c.sentence_end - c.start:]
+    return (f'<span class="qa-quote">{escape(_tail(before))} <mark>{escape(_squash(c.sentence))}</mark> '
+            f'{escape(_head(after))}</span>')
+
+
+def source_html(c: Citation, turn: int, kind: str) -> str:
+    return (f'<button class="qa-source" value="{source_key(turn, kind, c.n)}" '
+            f'title="Open the article at this passage">'
+            f'<span class="qa-source-head"><span class="qa-n">[{c.n}]</span> '
+            f'<span class="qa-title">{escape(c.title)}</span></span>'
+            f'<span class="qa-meta">{_date(c.date)} · {escape(c.doc)}</span>'
+            f'{passage_html(c, marked=kind == CITED)}</button>')
+
+
+def _linked_markers(text: str, turn: int, numbers: set[int]) -> str:
+    """The escaped answer text with each ``[n]`` of a real citation made a button."""
+    def link(match: re.Match[str]) -> str:
+        n = int(match[1])
+        if n not in numbers:
+            return match[0]
+        return (f'<button class="qa-cite" value="{source_key(turn, CITED, n)}" '
+                f'title="Show source {n} in its article">[{n}]</button>')
+    return _MARKER.sub(link, escape(text))
+
+
+def answer_html(answer: Answer, turn: int) -> str:
+    """One assistant message: the answer with clickable markers, then its sources
+    (or, when the documents don't say, the reply in its own style and the closest matches)."""
+    if answer.abstained:
+        cards = "".join(source_html(c, turn, CLOSEST) for c in answer.closest)
+        closest = (f'<div class="qa-sources"><div class="qa-sources-label">Closest matches</div>{cards}</div>'
+                   if cards else "")
+        return (f'<div class="qa-answer qa-abstained"><div class="qa-text">'
+                f'<span class="qa-badge">Not in the documents</span> {escape(answer.answer)}</div>{closest}</div>')
+    numbers = {c.n for c in answer.citations}
+    cards = "".join(source_html(c, turn, CITED) for c in answer.citations)
+    label = "Source" if len(answer.citations) == 1 else "Sources"
+    return (f'<div class="qa-answer"><div class="qa-text">{_linked_markers(answer.answer, turn, numbers)}</div>'
+            f'<div class="qa-sources"><div class="qa-sources-label">{label}</div>{cards}</div></div>')
+
+
+# -- the article panel --------------------------------------------------------------------------
+
+def article_placeholder() -> str:
+    return ('<div class="qa-article qa-article-empty">Click a source or a [n] marker to read the whole '
+            'article here, with the passage highlighted.</div>')
+
+
+def _article_head(doc: Document, note: str = "") -> str:
+    note_html = f'<div class="qa-note">{escape(note)}</div>' if note else ""
+    return (f'<div class="qa-article-head"><div class="qa-article-title">{escape(doc.title)}</div>'
+            f'<div class="qa-meta">{_date(doc.date)} · {escape(doc.doc)}</div>{note_html}</div>')
+
+
+def article_html(doc: Document, c: Citation | None) -> str:
+    """The whole article, the cited passage wrapped in ``#qa-passage`` and its sentence in ``<mark>``.
+
+    ``c`` is None, or its offsets no longer fit the text, when the article
+    changed since the answer: then it is shown without a highlight, with a note.
+    """
+    text = doc.text
+    if c is None or text[c.start:c.end] != c.text:
+        note = "This article changed since the answer was given; the passage is no longer marked." if c else ""
+        head, body = _article_head(doc, note), escape(text)
+    else:
+        head = _article_head(doc)
+        body = (f'{escape(text[:c.start])}<span id="qa-passage" class="qa-passage">'
+                f'{escape(text[c.start:c.sentence_start])}<mark>{escape(text[c.sentence_start:c.sentence_end])}</mark>'
+                f'{escape(text[c.sentence_end:c.end])}</span>{escape(text[c.end:])}')
+    return f'<div class="qa-article">{head}<div class="qa-article-text">{body}</div></div>'
+
+
+def article_message(message: str) -> str:
+    return f'<div class="qa-article qa-article-empty">{escape(message)}</div>'
+
+
+# -- the documents view -------------------------------------------------------------------------
+
+def documents_table(infos: list[DocumentInfo]) -> str:
+    if not infos:
+        return '<div class="qa-status">The collection is empty: upload .txt or .md articles below.</div>'
+    rows = "".join(
+        f'<tr><td class="qa-doc-title">{escape(i.title)}</td><td>{_date(i.date)}</td>'
+        f'<td class="qa-doc-file">{escape(i.doc)}</td><td class="qa-num">{i.chunks}</td></tr>'
+        for i in infos)
+    passages = sum(i.chunks for i in infos)
+    return (f'<div class="qa-docs"><div class="qa-docs-count">{len(infos)} documents · {passages} passages</div>'
+            f'<table><thead><tr><th>Title</th><th>Date</th><th>File</th><th class="qa-num">Passages</th></tr>'
+            f'</thead><tbody>{rows}</tbody></table></div>')
+
+
+def status_html(message: str, ok: bool = True) -> str:
+    kind = "qa-ok" if ok else "qa-bad"
+    return f'<div class="qa-status {kind}" role="status">{escape(message)}</div>'
+
+
+# -- page style and script ----------------------------------------------------------------------
+
+PAGE_CSS = """
+.qa-header h1 { font-size: 1.5rem; margin: 0; }
+.qa-header p { margin: .2rem 0 0; color: var(--body-text-color-subdued); }
+.qa-answer .qa-text, .qa-question { line-height: 1.55; }
+.qa-cite { all: unset; cursor: pointer; color: var(--color-accent); font-weight: 600; font-size: .85em;
+  vertical-align: super; padding: 0 .1em; }
+.qa-cite:hover, .qa-cite:focus-visible { text-decoration: underline; }
+.qa-sources { margin-top: .75rem; display: flex; flex-direction: column; gap: .5rem; }
+.qa-sources-label { font-size: .75rem; text-transform: uppercase; letter-spacing: .05em;
+  color: var(--body-text-color-subdued); }
+.qa-source { all: unset; box-sizing: border-box; display: block; width: 100%; cursor: pointer;
+  border: 1px solid var(--border-color-primary); border-radius: 8px; padding: .55rem .7rem;
+  background: var(--background-fill-primary); }
+.qa-source:hover, .qa-source:focus-visible { border-color: var(--color-accent); }
+.qa-source-head, .qa-meta, .qa-quote { display: block; }
+.qa-title { font-weight: 600; }
+.qa-n { color: var(--color-accent); font-weight: 600; }
+.qa-meta { font-size: .8rem; color: var(--body-text-color-subdued); margin: .1rem 0 .3rem;
+  overflow-wrap: anywhere; }
+.qa-quote { font-size: .9rem; line-height: 1.5; }
+.qa-answer mark, .qa-article mark { background: #fde68a; color: #1f2937; padding: 0 .1em; border-radius: 2px; }
+.qa-abstained .qa-text { border-left: 4px solid #d97706; background: rgba(217, 119, 6, .08);
+  padding: .5rem .75rem; border-radius: 4px; font-style: italic; }
+.qa-badge { font-style: normal; font-weight: 600; font-size: .75rem; color: #b45309;
+  text-transform: uppercase; letter-spacing: .04em; margin-right: .3rem; }
+.qa-pending { color: var(--body-text-color-subdued); font-style: italic; }
+.qa-error { color: #b91c1c; }
+.qa-article { max-height: 75vh; overflow-y: auto; padding: .25rem .5rem; }
+.qa-article-empty { color: var(--body-text-color-subdued); padding: 1rem; }
+.qa-article-title { font-size: 1.1rem; font-weight: 600; }
+.qa-article-text { white-space: pre-wrap; line-height: 1.6; margin-top: .75rem; overflow-wrap: anywhere; }
+.qa-passage { background: rgba(253, 230, 138, .35); border-radius: 3px; }
+.qa-note { color: #b45309; font-size: .85rem; margin-top: .3rem; }
+.qa-status { padding: .4rem .6rem; border-radius: 6px; }
+.qa-ok { background: rgba(22, 163, 74, .1); }
+.qa-bad { background: rgba(220, 38, 38, .1); color: #b91c1c; }
+.qa-docs table { width: 100%; border-collapse: collapse; font-size: .9rem; border: none; }
+.qa-docs th, .qa-docs td { text-align: left; padding: .4rem .5rem; border: none;
+  border-bottom: 1px solid var(--border-color-primary); vertical-align: top; }
+.qa-docs-count { color: var(--body-text-color-subdued); margin-bottom: .4rem; }
+.qa-doc-file { font-family: var(--font-mono); font-size: .8rem; overflow-wrap: anywhere; }
+.qa-num { text-align: right !important; }
+@media (max-width: 640px) { .qa-doc-file { display: none; } .qa-article { max-height: none; } }
+"""
+
+# Installed once on page load: a click on a source or a marker sends its key to the
+# server through a hidden textbox and button (both found by their element ids).
+PAGE_JS = """
+() => {
+  document.addEventListener('click', (event) => {
+    const button = event.target.closest('button.qa-cite, button.qa-source');
+    if (!button) return;
+    event.preventDefault();
+    const box = document.querySelector('#qa-open-key textarea, #qa-open-key input');
+    const open = document.querySelector('#qa-open-button');
+    if (!box || !open) return;
+    box.value = button.value;
+    box.dispatchEvent(new Event('input', {bubbles: true}));
+    open.click();
+  });
+}
+"""
+
+# Run after the article panel updates: bring the highlighted passage into view.
+SCROLL_JS = """
+() => {
+  setTimeout(() => {
+    const target = document.querySelector('#qa-article mark') || document.querySelector('#qa-article');
+    if (target) target.scrollIntoView({block: 'center'});
+  }, 50);
+}
+"""

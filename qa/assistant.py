@@ -129,15 +129,21 @@ class Assistant:
             raise ValueError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
         state = self.state
         history = tuple(history)
-        query = question
-        if history and is_follow_up(question):
-            query = f"{question} {history[-1].question}"
+        query = self.search_query(question, history)
         qvec = state.retriever.encode_query(query)
         hits = state.retriever.search(query, max(k, 1), mode, where,
                                       query_vector=qvec if mode != "keyword" else None)
         answer = state.answerer.answer(question, hits, qvec, history)
         latency = (time.perf_counter() - started) * 1000
         return replace(answer, latency_ms=latency)
+
+    @staticmethod
+    def search_query(question: str, history: tuple[Turn, ...] | list[Turn] = ()) -> str:
+        """What ``ask`` searches with: a follow-up question carries the previous question along."""
+        question = " ".join(question.split())
+        if history and is_follow_up(question):
+            return f"{question} {history[-1].question}"
+        return question
 
     # -- documents ----------------------------------------------------------------------------
 

@@ -29,11 +29,19 @@ import gradio as gr  # noqa: E402
 
 import app_render as render  # noqa: E402
 import qa  # noqa: E402
+from qa.evaluate import run_eval  # noqa: E402
 from qa.feedback import append_feedback  # noqa: E402
+from qa.metrics import is_miss, miss_kind, read_results  # noqa: E402
+from qa.questions import load_questions  # noqa: E402
+from qa.report import HEADLINE  # noqa: E402
 
 log = logging.getLogger("app")
 
-DEFAULT_FEEDBACK = Path(__file__).resolve().parent / "feedback.jsonl"
+PROJECT = Path(__file__).resolve().parent
+DEFAULT_FEEDBACK = PROJECT / "feedback.jsonl"
+BUNDLED_SETS = {"Dev questions (35)": PROJECT / "eval" / "dev_questions.jsonl",
+                "Dev conversations (3)": PROJECT / "eval" / "dev_conversations.jsonl"}
+MAX_QUESTION_FILE = 20_000_000
 EXAMPLES = (
     "Which Japanese foreign minister did Russia ban in 2025?",
     "How many Japanese individuals did Russia bar indefinitely in May 2022?",
@@ -115,9 +123,10 @@ def _upload_outcome(name: str, added: Sequence[str], changed: Sequence[str]) -> 
 class ChatApp:
     """The event handlers: one instance per running app, shared by every session (state lives in gr.State)."""
 
-    def __init__(self, assistant: qa.Assistant, feedback_path: Path):
+    def __init__(self, assistant: qa.Assistant, feedback_path: Path, runs_dir: Path = PROJECT / "runs"):
         self.assistant = assistant
         self.feedback_path = feedback_path
+        self.runs_dir = runs_dir
 
     # -- chat ---------------------------------------------------------------------------------
 
@@ -188,6 +197,28 @@ class ChatApp:
         except Exception as exc:  # clients get one line, never a traceback
             raise gr.Error(_failure(exc)) from None
 
+    # -- evaluation ---------------------------------------------------------------------------
+
+    def evaluate(self, bundled: str | None, uploaded: str | None, k: float, mode: str,
+                 progress: gr.Progress = gr.Progress()) -> tuple[str, str, Any]:  # noqa: B008 (Gradio's idiom)
+        """Score the assistant on a question set; show the headline figures and misses, offer the report."""
+        try:
+            path = Path(uploaded) if uploaded else BUNDLED_SETS.get(bundled or "")
+            if path is None:
+                raise ValueError("choose a bundled question set or upload one (.jsonl, .json or .csv)")
+            if path.stat().st_size > MAX_QUESTION_FILE:
+                raise ValueError(f"{path.name}: larger than {MAX_QUESTION_FILE // 1_000_000} MB")
+            questions = load_questions(path)
+            out = self.runs_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-app-{mode}-k{int(k)}"
+            summary = run_eval(self.assistant, questions, out, k=int(k), mode=mode,
+                               progress=lambda done, total: progress((done, total), desc="questions"))
+        except Exception as exc:
+            reason = _failure(exc).replace(str(uploaded), Path(uploaded).name) if uploaded else _failure(exc)
+            return render.status_html(f"Not evaluated: {reason}", ok=False), "", None
+        misses = [(r, miss_kind(r)) for r in read_results(out / "results.jsonl") if is_miss(r)]
+        files = [str(out / name) for name in ("report.html", "summary.json", "results.jsonl", "report.md")]
+        return render.eval_summary_html(summary, HEADLINE), render.eval_misses_html(misses), files
+
     # -- documents ----------------------------------------------------------------------------
 
     def document_views(self, status: str = "") -> tuple[str, str, Any, Any]:
@@ -235,9 +266,10 @@ PLACEHOLDER = ("**Ask a question about the articles.** Every answer quotes its s
                "follow-up questions use the conversation.")
 
 
-def build_app(assistant: qa.Assistant, feedback_path: Path | str = DEFAULT_FEEDBACK) -> gr.Blocks:
-    """The chat and documents views for ``assistant`` (not launched; see ``serve``)."""
-    app = ChatApp(assistant, Path(feedback_path))
+def build_app(assistant: qa.Assistant, feedback_path: Path | str = DEFAULT_FEEDBACK,
+              runs_dir: Path | str = PROJECT / "runs") -> gr.Blocks:
+    """The chat, documents and evaluate views for ``assistant`` (not launched; see ``serve``)."""
+    app = ChatApp(assistant, Path(feedback_path), Path(runs_dir))
     with gr.Blocks(title="News archive Q&A") as demo:
         turns = gr.State([])
         gr.HTML(HEADER)
@@ -280,6 +312,24 @@ def build_app(assistant: qa.Assistant, feedback_path: Path | str = DEFAULT_FEEDB
                     remove = gr.Button("Remove", variant="stop", size="md", scale=1, min_width=90,
                                        elem_id="qa-remove")
 
+            with gr.Tab("Evaluate", id="evaluate"):
+                gr.Markdown("Score the assistant on a question set (formats: `qa eval --help`). "
+                            "Results, a summary and a report are written under `runs/`.")
+                with gr.Row():
+                    bundled = gr.Radio(list(BUNDLED_SETS), value=next(iter(BUNDLED_SETS)), label="Bundled set",
+                                       elem_id="qa-eval-bundled")
+                    questions_file = gr.File(label="…or upload a question set (.jsonl, .json, .csv)",
+                                             file_types=[".jsonl", ".json", ".csv"], type="filepath",
+                                             elem_id="qa-eval-upload")
+                with gr.Row():
+                    eval_k = gr.Slider(1, 20, value=5, step=1, label="Passages to search")
+                    eval_mode = gr.Radio(list(qa.MODES), value="hybrid", label="Retrieval")
+                run = gr.Button("Evaluate", variant="primary", elem_id="qa-eval-run")
+                figures = gr.HTML(elem_id="qa-eval-figures")
+                eval_misses = gr.HTML(elem_id="qa-eval-misses")
+                report_files = gr.File(label="Report and results", file_count="multiple", interactive=False,
+                                       elem_id="qa-eval-files")
+
         private = {"api_visibility": "private"}
         asking = {"fn": app.respond, "inputs": [question, turns, k, mode, docs, date_from, date_to],
                   "outputs": [question, chat, turns], **private}
@@ -297,6 +347,8 @@ def build_app(assistant: qa.Assistant, feedback_path: Path | str = DEFAULT_FEEDB
         indexing = {"concurrency_id": "index", "concurrency_limit": 1, **private}
         upload.upload(app.add_files, upload, [*views, upload], **indexing)
         remove.click(app.remove, to_remove, views, **indexing)
+        run.click(app.evaluate, [bundled, questions_file, eval_k, eval_mode], [figures, eval_misses, report_files],
+                  concurrency_id="evaluate", concurrency_limit=1, **private)
         gr.api(app.ask_api, api_name="ask")
     return demo
 

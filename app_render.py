@@ -11,9 +11,12 @@ the page script (``PAGE_JS``) hands that key to the server, which answers with
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from html import escape
 
 from qa import Answer, Citation, Document, DocumentInfo
+from qa.evaluate import Summary
+from qa.metrics import Result
 
 CONTEXT_WORDS = 30  # words of the passage shown either side of the supporting sentence
 CITED, CLOSEST = "c", "x"
@@ -165,6 +168,37 @@ def status_html(message: str, ok: bool = True) -> str:
     return f'<div class="qa-status {kind}" role="status">{escape(message)}</div>'
 
 
+# -- the evaluate view --------------------------------------------------------------------------
+
+def eval_summary_html(summary: Summary, headline: Sequence[str]) -> str:
+    """The headline figures of a finished run, as cards."""
+    overall = summary.overall.to_dict()
+    cards = "".join(f'<div class="qa-card"><b>{escape(_figure(overall.get(name)))}</b>'
+                    f'<span>{escape(name)}</span></div>' for name in headline)
+    note = (f"{summary.overall.questions} questions · {summary.settings.mode} · k={summary.settings.k} · "
+            f"{summary.seconds:.0f} s")
+    return (f'<div class="qa-eval"><div class="qa-docs-count">{escape(note)}</div>'
+            f'<div class="qa-cards">{cards}</div></div>')
+
+
+def eval_misses_html(misses: Sequence[tuple[Result, str]], limit: int = 50) -> str:
+    """A table of the questions answered wrongly, each with what kind of miss it was."""
+    if not misses:
+        return '<div class="qa-status qa-ok">No misses.</div>'
+    rows = "".join(
+        f"<tr><td>{escape(r.id)}</td><td>{escape(r.question)}</td>"
+        f"<td>{escape(' / '.join(r.answers) or '(unanswerable)')}</td><td>{escape(r.answer)}</td>"
+        f"<td>{escape(kind)}</td></tr>" for r, kind in misses[:limit])
+    more = f"<p>and {len(misses) - limit} more in the report.</p>" if len(misses) > limit else ""
+    return (f'<div class="qa-docs"><div class="qa-docs-count">Misses: {len(misses)}</div><table><thead><tr>'
+            "<th>Id</th><th>Question</th><th>Gold</th><th>Answer given</th><th>Why</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table>{more}</div>")
+
+
+def _figure(value: object) -> str:
+    return "–" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
 # -- page style and script ----------------------------------------------------------------------
 
 PAGE_CSS = """
@@ -200,6 +234,10 @@ PAGE_CSS = """
 .qa-article-text { white-space: pre-wrap; line-height: 1.6; margin-top: .75rem; overflow-wrap: anywhere; }
 .qa-passage { background: rgba(253, 230, 138, .35); border-radius: 3px; }
 .qa-note { color: #b45309; font-size: .85rem; margin-top: .3rem; }
+.qa-cards { display: flex; flex-wrap: wrap; gap: .5rem; margin: .5rem 0; }
+.qa-card { border: 1px solid #d6dae3; border-radius: 8px; padding: .5rem .8rem; min-width: 7.5rem; }
+.qa-card b { display: block; font-size: 1.3rem; }
+.qa-card span { color: #667; font-size: .8rem; }
 .qa-status { padding: .4rem .6rem; border-radius: 6px; }
 .qa-ok { background: rgba(22, 163, 74, .1); }
 .qa-bad { background: rgba(220, 38, 38, .1); color: #b91c1c; }

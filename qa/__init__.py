@@ -4,6 +4,8 @@ from qa.assistant import DEFAULT_CORPUS, DEFAULT_INDEX, Assistant, DocumentInfo
 from qa.chunking import ChunkSettings
 from qa.corpus import CorpusError, load_corpus
 from qa.embed import HashEmbedder, MiniLMEmbedder
+from qa.evaluate import compare, run_eval
+from qa.questions import QuestionFileError, load_questions
 from qa.records import Answer, Chunk, Citation, Document, Hit, Turn
 from qa.retrieve import MODES, Filter
 from qa.store import IndexMismatch, IndexMissing, IndexProblem, IndexStale
@@ -13,6 +15,6 @@ __version__ = "0.1.0"
 __all__ = [
     "Answer", "Assistant", "Chunk", "ChunkSettings", "Citation", "CorpusError", "DEFAULT_CORPUS",
     "DEFAULT_INDEX", "Document", "DocumentInfo", "Filter", "HashEmbedder", "Hit", "IndexMismatch",
-    "IndexMissing", "IndexProblem", "IndexStale", "MODES", "MiniLMEmbedder", "Turn", "load_corpus",
-    "__version__",
+    "IndexMissing", "IndexProblem", "IndexStale", "MODES", "MiniLMEmbedder", "QuestionFileError", "Turn",
+    "compare", "load_corpus", "load_questions", "run_eval", "__version__",
 ]

@@ -186,7 +186,8 @@ def _head(text: str, words: int = 25) -> str:
 @click.option("--out", type=click.Path(path_type=Path),
               help="Run folder (default: runs/<timestamp>/). A folder holding an interrupted run with the same "
                    "settings is resumed.")
-@click.option("--resume", is_flag=True, help="Continue the most recent run under runs/ (unless --out is given).")
+@click.option("--resume", is_flag=True,
+              help="Continue the most recently started run under runs/ (unless --out is given).")
 @click.option("--compare", nargs=2, type=click.Path(path_type=Path), metavar="RUN_A RUN_B",
               help="Compare two run folders: metric deltas and the questions whose outcome changed "
                    "(written to --out, default RUN_B).")
@@ -225,10 +226,10 @@ def eval_command(ctx: click.Context, questions: Path | None, corpus: Path, index
     if questions is None:
         fail("give a question file (QUESTIONS) or --compare RUN_A RUN_B")
     if out is None and resume:
-        runs = sorted(p.parent for p in evaluate.DEFAULT_RUNS.glob(f"*/{evaluate.SETTINGS}"))
-        if not runs:
+        started = sorted(evaluate.DEFAULT_RUNS.glob(f"*/{evaluate.SETTINGS}"), key=lambda p: p.stat().st_mtime)
+        if not started:
             fail(f"no run to resume under {evaluate.DEFAULT_RUNS}: run without --resume")
-        out = runs[-1]
+        out = started[-1].parent
     out = out or evaluate.DEFAULT_RUNS / time.strftime("%Y%m%d-%H%M%S")
     own_index = ctx.get_parameter_source("index_dir") is click.core.ParameterSource.DEFAULT
     if own_index and corpus.exists() and corpus.resolve() != DEFAULT_CORPUS.resolve():

@@ -37,7 +37,7 @@ def running_app(base: Path, embedder: MiniLMEmbedder) -> Iterator[RunningApp]:
     shutil.copytree(ROOT / "corpus", corpus)
     assistant = Assistant(corpus, base / "index", embedder=embedder).load()
     feedback = base / "feedback.jsonl"
-    demo = app.build_app(assistant, feedback)
+    demo = app.build_app(assistant, feedback, runs_dir=base / "runs")
     _, url, _ = app.serve(demo, "127.0.0.1", free_port(), max_file_size=assistant.max_file_bytes,
                           prevent_thread_lock=True, quiet=True)
     try:

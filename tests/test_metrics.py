@@ -1,0 +1,208 @@
+"""Each metric of EVAL_FORMAT section 3 on hand-made results whose values are known."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from qa.metrics import (
+    Cited,
+    Result,
+    Retrieved,
+    answer_hit,
+    answer_recall,
+    by_type,
+    compute,
+    contains,
+    is_relevant,
+    miss_kind,
+    outcome,
+    token_f1,
+)
+from qa.questions import GoldSpan, find_quote
+
+QUOTE = GoldSpan("a.txt", "the quote", ((100, 200),))
+
+
+def passage(doc: str, start: int, end: int) -> Retrieved:
+    return Retrieved(doc, f"{doc}:{start}", start, end, 1.0)
+
+
+def cited(n: int, doc: str, start: int, end: int, text: str = "") -> Cited:
+    return Cited(n, doc, f"{doc}:{start}", start, end, text)
+
+
+def result(qid: str = "q", answers=("nine",), evidence=(QUOTE,), answer: str = "", retrieved=(), citations=(),
+           abstained: bool = False, short: str | None = None, latency: float = 10.0, kind: str | None = None,
+           problems=(), k: int = 5) -> Result:
+    return Result(id=qid, question=f"question {qid}?", type=kind, answers=tuple(answers), evidence=tuple(evidence),
+                  evidence_problems=tuple(problems), answer=answer, short_answer=short, abstained=abstained,
+                  citations=tuple(citations), retrieved=tuple(retrieved), answer_k=k, latency_ms=latency)
+
+
+def ranked(rank: int | None, depth: int = 10) -> tuple[Retrieved, ...]:
+    """A ranking whose only relevant passage is at ``rank`` (None: nowhere)."""
+    return tuple(passage("a.txt", 100, 200) if r == rank else passage("other.txt", 0, 100)
+                 for r in range(1, depth + 1))
+
+
+# -- relevance --------------------------------------------------------------------------------
+
+def test_relevance_needs_half_the_quote_span_in_the_same_document():
+    assert is_relevant("a.txt", 150, 400, QUOTE)  # covers 100..200 from 150: exactly half
+    assert not is_relevant("a.txt", 151, 400, QUOTE)  # one character short of half
+    assert is_relevant("a.txt", 0, 1000, QUOTE)
+    assert not is_relevant("b.txt", 0, 1000, QUOTE)
+    assert not is_relevant("a.txt", 200, 300, QUOTE)
+    assert is_relevant("a.txt", 5, 6, GoldSpan("a.txt", None, None))  # doc_ids: any passage of the document
+    assert not is_relevant("a.txt", 0, 1000, GoldSpan("a.txt", "missing", ()))  # quote not found: never
+
+
+def test_relevance_counts_any_occurrence_of_the_quote():
+    twice = GoldSpan("a.txt", "q", ((10, 20), (500, 520)))
+    assert is_relevant("a.txt", 490, 600, twice)
+    assert not is_relevant("a.txt", 30, 400, twice)
+
+
+# -- retrieval --------------------------------------------------------------------------------
+
+def test_hit_at_k_and_mrr():
+    results = [result("a", retrieved=ranked(1)), result("b", retrieved=ranked(4)), result("c", retrieved=ranked(None)),
+               result("u", answers=(), evidence=(), retrieved=ranked(None))]  # unanswerable: not counted
+    m = compute(results)
+    assert m.scored_for_evidence == 3
+    assert m.hit == pytest.approx({1: 1 / 3, 3: 1 / 3, 5: 2 / 3, 10: 2 / 3})
+    assert m.mrr10 == pytest.approx((1 + 1 / 4 + 0) / 3)
+
+
+def test_rank_beyond_ten_does_not_count():
+    m = compute([result(retrieved=ranked(11, depth=12))])
+    assert m.hit[10] == 0 and m.mrr10 == 0
+
+
+def test_all_at_k_needs_every_evidence_item():
+    second = GoldSpan("b.txt", "other quote", ((0, 50),))
+    both = (passage("a.txt", 100, 200), passage("x.txt", 0, 9), passage("b.txt", 0, 60))
+    m = compute([result(evidence=(QUOTE, second), retrieved=both)])
+    assert m.hit == {1: 1.0, 3: 1.0, 5: 1.0, 10: 1.0}
+    assert m.all == {1: 0.0, 3: 1.0, 5: 1.0, 10: 1.0}
+
+
+def test_evidence_not_found_is_left_out_of_retrieval_metrics():
+    missing = GoldSpan("a.txt", "not there", ())
+    m = compute([result("a", retrieved=ranked(1)),
+                 result("b", evidence=(missing,), problems=("quote not found",), retrieved=ranked(None))])
+    assert m.scored_for_evidence == 1 and m.evidence_not_found == 1
+    assert m.hit[1] == 1.0 and m.evidence_cited == 0.0
+
+
+# -- answers ----------------------------------------------------------------------------------
+
+def test_contains_matches_whole_normalised_tokens():
+    assert contains("Russia banned Nine Japanese citizens.", "nine")
+    assert not contains("ninety people", "nine")
+    assert not contains("$19.96 billion", "9")
+    assert contains("It was $19.96 billion.", "19.96 billion")
+    assert contains("Prime Minister Fumio Kishida’s statement", "Kishida")
+    assert contains("the Japan International Cooperation Agency (JICA)", "Japan International Cooperation Agency")
+    assert not contains("anything", "")
+
+
+def test_answer_hit_and_recall():
+    r = result(answers=("nine", "9", "Takeshi Iwaya"), answer="Russia banned nine people, including Takeshi Iwaya. [1]")
+    assert answer_hit(r) and answer_recall(r) == pytest.approx(2 / 3)
+    marker_only = result(answers=("1",), answer="Something else entirely. [1]")
+    assert not answer_hit(marker_only)  # the citation marker is not part of the answer
+    declined = result(answers=("nine",), answer="The documents don't say nine", abstained=True)
+    assert not answer_hit(declined) and answer_recall(declined) == 0
+    m = compute([r, marker_only, declined, result(answers=(), evidence=(), answer="x", abstained=True)])
+    assert m.answer_hit == pytest.approx(1 / 3)
+    assert m.answer_recall == pytest.approx((2 / 3) / 3)
+
+
+def test_short_answer_em_and_f1_over_questions_with_a_short_answer():
+    results = [result("a", answers=("Takeshi Iwaya", "Iwaya"), short="Takeshi Iwaya"),
+               result("b", answers=("Takeshi Iwaya",), short="Foreign Minister Iwaya"),
+               result("c", answers=("nine",), short=None)]
+    m = compute(results)
+    assert m.short_answers == 2
+    assert m.short_em == pytest.approx(0.5)
+    # b: predicted {foreign, minister, iwaya} vs gold {takeshi, iwaya}: P 1/3, R 1/2, F1 0.4.
+    assert token_f1("Foreign Minister Iwaya", "Takeshi Iwaya") == pytest.approx(0.4)
+    assert m.short_f1 == pytest.approx((1.0 + 0.4) / 2)
+
+
+def test_evidence_cited_uses_the_cited_passages_span():
+    good = result("a", citations=(cited(1, "a.txt", 90, 210),), answer="x [1]")
+    wrong_place = result("b", citations=(cited(1, "a.txt", 180, 400),), answer="x [1]")
+    wrong_doc = result("c", citations=(cited(1, "b.txt", 0, 1000),), answer="x [1]")
+    assert compute([good, wrong_place, wrong_doc]).evidence_cited == pytest.approx(1 / 3)
+
+
+def test_citation_support_checks_each_sentence_against_its_cited_passage():
+    passage_text = "Intro. Russia has banned nine  Japanese citizens.\nMore text."
+    r = result(answer="Russia has banned nine Japanese citizens. [1] Moscow cheered loudly. [2] Unmarked claim.",
+               citations=(cited(1, "a.txt", 0, 60, passage_text), cited(2, "a.txt", 60, 90, "Nothing relevant.")))
+    declined = result(answer="The documents don't say this.", abstained=True)
+    m = compute([r, declined])
+    assert m.answer_sentences == 3
+    assert m.citation_support == pytest.approx(1 / 3)
+
+
+def test_abstain_rates():
+    results = [result("u1", answers=(), evidence=(), abstained=True),
+               result("u2", answers=(), evidence=(), abstained=False, answer="A guess. [1]"),
+               result("a1", abstained=True), result("a2"), result("a3"), result("a4")]
+    m = compute(results)
+    assert m.abstain_rate == 0.5
+    assert m.false_abstain_rate == 0.25
+    assert [outcome(r) for r in results] == ["declined", "answered", "abstained", "wrong", "wrong", "wrong"]
+
+
+def test_latency_percentiles_interpolate_between_ranks():
+    m = compute([result(str(i), latency=v) for i, v in enumerate([40.0, 10.0, 30.0, 20.0])])
+    assert m.latency_ms_p50 == pytest.approx(25.0)
+    assert m.latency_ms_p95 == pytest.approx(38.5)
+
+
+def test_metrics_per_type_and_empty_denominators():
+    results = [result("a", kind="numeric", answer="nine [1]"), result("b", kind="numeric"),
+               result("u", answers=(), evidence=(), kind="unanswerable", abstained=True)]
+    types = by_type(results)
+    assert set(types) == {"numeric", "unanswerable"}
+    assert types["numeric"].answer_hit == 0.5 and types["numeric"].abstain_rate is None
+    assert types["unanswerable"].abstain_rate == 1.0 and types["unanswerable"].answer_hit is None
+    d = types["unanswerable"].to_dict()
+    assert d["hit@1"] is None and d["mrr@10"] is None and d["questions"] == 1
+
+
+def test_miss_kind_tells_retrieval_from_answering_misses():
+    assert miss_kind(result(retrieved=ranked(None))).startswith("retrieval miss (evidence not in the top 10")
+    assert miss_kind(result(retrieved=ranked(7), k=5)) == "retrieval miss (evidence at rank 7, beyond k=5)"
+    assert miss_kind(result(retrieved=ranked(2))) == "answering miss (evidence at rank 2)"
+
+
+def test_result_round_trips_through_json():
+    r = result(answer="nine [1]", retrieved=ranked(3), citations=(cited(1, "a.txt", 100, 200, "t"),),
+               short="nine", kind="numeric")
+    again = Result.from_dict(json.loads(json.dumps(r.to_dict())))
+    assert again == r
+    assert compute([again]) == compute([r])
+
+
+# -- finding quotes ---------------------------------------------------------------------------
+
+def test_find_quote_maps_normalised_matches_back_to_original_offsets():
+    text = "Head.\nForeign\u00a0Minister   Takeshi\n Iwaya said “no”. Then ﬁve more. Takeshi Iwaya again."
+    assert find_quote(text, "Foreign Minister Takeshi Iwaya said “no”.") == ((6, text.index("”.") + 2),)
+    assert [text[s:e] for s, e in find_quote(text, "Takeshi Iwaya")] == ["Takeshi\n Iwaya", "Takeshi Iwaya"]
+    assert [text[s:e] for s, e in find_quote(text, "five more")] == ["ﬁve more"]  # NFKC: the ligature ﬁ is "fi"
+    assert find_quote(text, '"no"') == ()  # NFKC keeps curly quotes curly
+    assert find_quote(text, "   ") == ()
+
+
+def test_find_quote_keeps_combining_marks_with_their_letter():
+    text = "Cafe\u0301 society and café culture"
+    assert [text[s:e] for s, e in find_quote(text, "Café society")] == ["Cafe\u0301 society"]
+    assert [text[s:e] for s, e in find_quote(text, "café")] == ["café"]

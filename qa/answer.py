@@ -25,6 +25,7 @@ from qa.text import normalize, terms
 # Set by benchmarks/calibrate.py from eval/dev_questions.jsonl (it prints the value; 0.408 last run).
 ABSTAIN_THRESHOLD = 0.41
 MAX_ANSWER_WORDS = 60
+SHORT_WINDOW = 50  # characters either side of a short-answer phrase in which question words count
 NOT_IN_DOCUMENTS = "The documents don't say"
 
 _NUMBER_WORDS = ("one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
@@ -368,15 +369,20 @@ def extract_short(question: str, sentences: list[str]) -> str | None:
             spans = [(m.start(), m.end()) for m in _NAME.finditer(text) if m.start() > 0]
         else:
             return None
-        anchors = [m.start() for m in re.finditer(r"\w+", text) if set(terms(m.group())) & q_terms]
+        anchors = [(m.start(), t) for m in re.finditer(r"\w+", text) for t in set(terms(m.group())) & q_terms]
         best, best_score = None, None
         for start, end in spans:
             phrase = text[start:end].strip(" ,.")
             if not phrase or phrase.lower() in q or (kind == "number" and _YEAR.fullmatch(phrase)):
                 continue
+            if kind == "number" and re.search(_MONTH + r"\s*$", text[max(0, start - 12):start]):
+                continue  # the day of a date, not a count
             if kind not in ("number", "date") and set(terms(phrase)) <= q_terms:
                 continue
-            score = -min((abs(start - a) for a in anchors), default=0)
+            # The phrase with the most question words around it; the nearest one breaks ties.
+            near = {t for a, t in anchors if start - SHORT_WINDOW <= a <= end + SHORT_WINDOW}
+            nearest = min((abs(start - a) for a, _ in anchors), default=0)
+            score = len(near) - 0.001 * nearest
             if best_score is None or score > best_score:
                 best, best_score = phrase, score
         if best:

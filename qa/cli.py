@@ -63,6 +63,12 @@ class ProgressBar:
             bar.close()
 
 
+def report_skipped(assistant: Assistant) -> None:
+    """One line on stderr for each corpus file that could not be used."""
+    for name, reason in assistant.skipped:
+        click.echo(f"skipped {name}: {reason}", err=True)
+
+
 def fail(message: str) -> None:
     click.echo(f"error: {message}", err=True)
     sys.exit(2)
@@ -94,8 +100,7 @@ def index(corpus: Path, index_dir: Path, rebuild: bool, progress: bool) -> None:
         fail(str(exc))
     finally:
         bar.close()
-    for name, reason in assistant.skipped:
-        click.echo(f"skipped {name}: {reason}", err=True)
+    report_skipped(assistant)
     click.echo(f"index {index_dir}: {report.summary()}")
 
 
@@ -118,8 +123,7 @@ def ask(question: str, corpus: Path, index_dir: Path, k: int, mode: str, as_json
         fail(str(exc))
     finally:
         bar.close()
-    for name, reason in assistant.skipped:
-        click.echo(f"skipped {name}: {reason}", err=True)
+    report_skipped(assistant)
     if as_json:
         out = answer.to_dict()
         click.echo(json.dumps({key: out[key] for key in (

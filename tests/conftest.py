@@ -5,9 +5,11 @@ from __future__ import annotations
 import ipaddress
 import shutil
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 
 from qa import Assistant, HashEmbedder, MiniLMEmbedder
 
@@ -15,6 +17,9 @@ ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
 EVAL = ROOT / "eval"  # question sets, copied into the project so a clean clone is self-contained
 IWAYA_DOC = "000_a07452a012145e1e.txt"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 def _is_local(address) -> bool:
@@ -76,3 +81,14 @@ def real_assistant(minilm, tmp_path_factory) -> Assistant:
     base = tmp_path_factory.mktemp("real")
     shutil.copytree(CORPUS, base / "corpus")
     return Assistant(base / "corpus", base / "index", embedder=minilm).load()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Headless Debian chromium driven by Playwright (never a browser Playwright downloads)."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is not installed: run scripts/test.sh, which installs it")
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()

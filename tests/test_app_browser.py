@@ -13,16 +13,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect
 
 from tests.app_server import ARTIFACTS, RunningApp, running_app
 from tests.conftest import IWAYA_DOC
 
 pytestmark = [pytest.mark.browser, pytest.mark.model, pytest.mark.slow]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ANSWER_WAIT_MS = 60_000
 IWAYA_QUESTION = "Which Japanese foreign minister did Russia ban in 2025?"
 
@@ -47,16 +44,6 @@ Engineers tested the pier with <img src=x onerror="window.__xss = 2; alert(3)"> 
 def served(minilm, tmp_path_factory) -> Iterator[RunningApp]:
     with running_app(tmp_path_factory.mktemp("browser"), minilm) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (scripts/test.sh installs it)")
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

@@ -6,11 +6,10 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from tests.app_server import ARTIFACTS, RunningApp, running_app
 from tests.conftest import EVAL
-from tests.test_app_browser import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = [pytest.mark.browser, pytest.mark.model, pytest.mark.slow]
 
@@ -21,14 +20,6 @@ EVAL_WAIT_MS = 180_000
 def served(minilm, tmp_path_factory) -> Iterator[RunningApp]:
     with running_app(tmp_path_factory.mktemp("eval-app"), minilm) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

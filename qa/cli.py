@@ -13,7 +13,7 @@ import click
 
 from qa.assistant import DEFAULT_CORPUS, DEFAULT_INDEX, Assistant
 from qa.corpus import CorpusError
-from qa.records import Answer
+from qa.records import Answer, Turn
 from qa.retrieve import MODES
 from qa.store import IndexProblem
 
@@ -131,6 +131,39 @@ def ask(question: str, corpus: Path, index_dir: Path, k: int, mode: str, as_json
             "confidence", "latency_ms")}, ensure_ascii=False, indent=2))
     else:
         click.echo(format_answer(answer))
+
+
+@main.command()
+@corpus_option
+@index_option
+@retrieval_options
+def chat(corpus: Path, index_dir: Path, k: int, mode: str) -> None:
+    """Ask several questions in a row; follow-ups use the conversation ("new" starts over, an empty line quits)."""
+    assistant = Assistant(corpus, index_dir)
+    bar = ProgressBar(sys.stderr.isatty())
+    try:
+        assistant.load(progress=bar)
+    except USER_ERRORS as exc:
+        fail(str(exc))
+    finally:
+        bar.close()
+    report_skipped(assistant)
+    history: list[Turn] = []
+    while True:
+        question = click.prompt("?", default="", show_default=False, prompt_suffix=" ").strip()
+        if not question:
+            return
+        if question.lower() == "new":
+            history.clear()
+            click.echo("(new conversation)")
+            continue
+        try:
+            answer = assistant.ask(question, history=history, k=k, mode=mode)
+        except USER_ERRORS as exc:
+            click.echo(f"error: {exc}", err=True)
+            continue
+        history.append(Turn(question, answer))
+        click.echo(format_answer(answer) + "\n")
 
 
 @main.command()

@@ -10,10 +10,10 @@ import pytest
 from tests.conftest import IWAYA_DOC, ROOT
 
 
-def qa(*args, env=None, check=True):
+def qa(*args, env=None, check=True, stdin=None):
     full_env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
     proc = subprocess.run([sys.executable, "-m", "qa.cli", *args], capture_output=True, text=True, cwd=ROOT,
-                          env=full_env, timeout=300)
+                          env=full_env, timeout=300, input=stdin)
     if check:
         assert proc.returncode == 0, proc.stderr
     return proc
@@ -65,8 +65,18 @@ def test_index_command_reports_incremental_work(workdir):
     assert "1 added" in out and "5 unchanged" in out
 
 
+@pytest.mark.model
+def test_chat_keeps_the_conversation_until_new(workdir):
+    args = ["--corpus", str(workdir / "corpus"), "--index", str(workdir / "index")]
+    follow_up = "How many people were on that list?\n"
+    script = "Which Japanese foreign minister did Russia ban in 2025?\n" + follow_up + "new\n" + follow_up + "\n"
+    before, after = qa("chat", *args, stdin=script).stdout.split("(new conversation)")
+    assert "Takeshi Iwaya" in before and before.count("Sources:") == 2 and "nine" in before
+    assert "The documents don't say" in after  # without the conversation, "that list" means nothing
+
+
 def test_help_everywhere():
-    for args in ([], ["index"], ["ask"], ["retrieve"]):
+    for args in ([], ["index"], ["ask"], ["retrieve"], ["chat"], ["eval"]):
         out = qa(*args, "--help").stdout
         assert "Usage:" in out
     assert "QA_CORPUS" in qa("ask", "--help").stdout

@@ -31,6 +31,7 @@ import app_render as render  # noqa: E402
 import qa  # noqa: E402
 from qa.evaluate import run_eval  # noqa: E402
 from qa.feedback import append_feedback  # noqa: E402
+from qa.logs import configure_logging  # noqa: E402
 from qa.metrics import is_miss, miss_kind, read_results  # noqa: E402
 from qa.questions import load_questions  # noqa: E402
 from qa.report import HEADLINE  # noqa: E402
@@ -383,7 +384,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> None:
     started = time.perf_counter()
     args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    configure_logging(args.verbose)
     assistant = qa.Assistant(args.corpus, args.index)
     print(f"Loading the index {args.index} (building or refreshing it if needed)…", file=sys.stderr, flush=True)
     try:

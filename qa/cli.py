@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import sys
 import textwrap
 import time
@@ -13,6 +12,7 @@ import click
 
 from qa.assistant import DEFAULT_CORPUS, DEFAULT_INDEX, Assistant
 from qa.corpus import CorpusError
+from qa.logs import configure_logging
 from qa.records import Answer, Turn
 from qa.retrieve import MODES
 from qa.store import IndexProblem
@@ -79,10 +79,7 @@ def fail(message: str) -> None:
 @click.option("-v", "--verbose", is_flag=True, help="Log what the library does.")
 def main(verbose: bool) -> None:
     """Ask questions about a folder of articles; every answer cites its exact source passage."""
-    level = logging.INFO if verbose else logging.WARNING
-    logging.basicConfig(level=level, format="%(levelname)s %(message)s")
-    for noisy in ("bm25s", "faiss.loader", "sentence_transformers"):
-        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    configure_logging(verbose)
 
 
 @main.command()

@@ -1,0 +1,15 @@
+"""Logging set-up for the shells (CLI and app); the library itself never sets levels."""
+
+from __future__ import annotations
+
+import logging
+
+# Dependencies that log routine steps at INFO/DEBUG (bm25s sets its own logger to DEBUG on import).
+NOISY = ("bm25s", "faiss.loader", "sentence_transformers", "httpx")
+
+
+def configure_logging(verbose: bool = False) -> None:
+    level = logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(message)s")
+    for name in NOISY:
+        logging.getLogger(name).setLevel(logging.WARNING)

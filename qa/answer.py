@@ -44,14 +44,13 @@ _YEAR = re.compile(r"\b(?:19|20)\d\d\b")
 _NAME = re.compile(r"\b[A-Z][\w’'-]+(?:\s+(?:of|de|van|von|the|al|bin)?\s*[A-Z][\w’'-]+)*")
 _FOLLOW_UP = re.compile(r"\b(?:that|this|those|these|it|its|they|them|their|she|her|he|his|him|there|then|"
                         r"same|such|former|latter)\b|^(?:and|but|so|also|what about|how about)\b", re.I)
-_PRESENT = re.compile(r"\b(?:who|what|which)\s+(?:is|are)\b|\b(?:current(?:ly)?|now|today|at present|these days)\b",
-                      re.I)
+_NOW = re.compile(r"\bwho\s+(?:is|are)\b|\b(?:current(?:ly)?|now|today|at present|these days)\b", re.I)
 _BULLET = re.compile(r"^\s*(?:[-*•·]|\d+[.)])\s+")
 MONTH_NAMES = "january february march april may june july august september october november december".split()
 # Words that say what kind of answer is wanted, not what it is about.
 QUESTION_TERMS = frozenset(terms(
     "many much number date day year month time name names kind type value describe compare become became "
-    "happen happened called call long far often"))
+    "happen happened called call long far often current currently now today present"))
 
 
 @dataclass(frozen=True)
@@ -152,6 +151,7 @@ class Answerer:
             starts.append(s.start)
             rows.append(row)
         self._doc_year = {d: _anchor_year(doc.date, doc.text) for d, doc in data.documents.items()}
+        self.dated = sum(doc.date is not None for doc in data.documents.values()) >= 0.5 * len(data.documents)
         # Per-instance caches (dict writes are atomic, so threads may share them).
         self._term_cache: dict[int, frozenset[str]] = {}
         self._meta_cache: dict[str, frozenset[str]] = {}
@@ -182,7 +182,7 @@ class Answerer:
         weights = self._weights(question, context)
         kind = expected_type(question)
         years = set(_YEAR.findall(question))
-        present = bool(_PRESENT.search(question))
+        present = self.asks_about_now(question)
         newest = max((self._doc_year.get(h.chunk.doc) or 0) for h in hits) if hits else 0
         best_hit = hits[0].score if hits and hits[0].score > 0 else 1.0
         seen: set[int] = set()
@@ -251,22 +251,39 @@ class Answerer:
             if said & years or (doc_year and str(doc_year) in years):
                 return 0.06
             return -0.04 if doc_year else 0.0
-        # No year asked: prefer the newest source, clearly so when the question asks about now.
-        if doc_year and newest and doc_year == newest:
-            return 0.08 if present else 0.02
-        return 0.0
+        # No year asked: prefer the newest source a little; when the question asks about now, in a
+        # collection of dated articles, prefer it clearly and hold older ones back by their age.
+        if not (doc_year and newest):
+            return 0.0
+        if present and self.dated:
+            return 0.08 if doc_year == newest else -min(0.15, 0.05 * (newest - doc_year))
+        return 0.02 if doc_year == newest else 0.0
 
     # -- answers ------------------------------------------------------------------------------
 
+    def asks_about_now(self, question: str) -> bool:
+        """A question about the present ("Who is ...", "current") that names no year, asked of a
+        collection of dated articles (news, not an encyclopaedia)."""
+        return self.dated and bool(_NOW.search(question)) and not _YEAR.search(question)
+
+    @property
+    def newest_docs(self) -> frozenset[str]:
+        """The documents of the latest year in the collection (by date, else the latest year they mention)."""
+        latest = max((y for y in self._doc_year.values() if y), default=None)
+        return frozenset(d for d, y in self._doc_year.items() if y == latest)
+
     def answer(self, question: str, hits: list[Hit], qvec: np.ndarray,
-               history: tuple[Turn, ...] = ()) -> Answer:
+               history: tuple[Turn, ...] = (), also: list[Hit] | None = None) -> Answer:
+        """Answer from the sentences of ``hits`` (and of ``also``, passages found apart, e.g. in the
+        newest articles); ``hits`` are what the answer reports as retrieved."""
+        pool = hits + [h for h in also or () if h.chunk.id not in {x.chunk.id for x in hits}]
         context, context_docs = "", frozenset()
         if history and is_follow_up(question):
             context = " ".join(t.question for t in history[-2:])
             last = history[-1].answer
             if last is not None and not last.abstained:
                 context_docs = frozenset(c.doc for c in last.citations)
-        cands = self.candidates(question, qvec, hits, context, context_docs)
+        cands = self.candidates(question, qvec, pool, context, context_docs)
         confidence = cands[0].confidence if cands else 0.0
         if not cands or confidence < self.threshold:
             closest = self._closest(hits)

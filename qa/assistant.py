@@ -133,7 +133,12 @@ class Assistant:
         qvec = state.retriever.encode_query(query)
         hits = state.retriever.search(query, max(k, 1), mode, where,
                                       query_vector=qvec if mode != "keyword" else None)
-        answer = state.answerer.answer(question, hits, qvec, history)
+        also = None
+        if where is None and state.answerer.asks_about_now(question):
+            # Sources disagree over time (who holds an office): let the newest articles have their say.
+            newest = Filter(docs=state.answerer.newest_docs)
+            also = state.retriever.search(query, 2, mode, newest, query_vector=qvec if mode != "keyword" else None)
+        answer = state.answerer.answer(question, hits, qvec, history, also)
         latency = (time.perf_counter() - started) * 1000
         return replace(answer, latency_ms=latency)
 

@@ -125,3 +125,18 @@ def test_the_date_in_the_question_picks_the_source(real_assistant):
     assert "Kishida" in then.answer and then.citations[0].date.startswith("2022")
     later = real_assistant.ask("Who was Japan's prime minister in 2025?")
     assert "Takaichi" in later.answer and later.citations[0].doc == "004_a36ece77d1e60406.txt"
+
+
+def test_a_question_about_now_prefers_the_newest_article(real_assistant):
+    answer = real_assistant.ask("Who is Japan's prime minister?")
+    assert "Takaichi" in answer.answer and answer.citations[0].doc == "004_a36ece77d1e60406.txt"
+
+
+def test_undated_collections_are_not_ranked_by_recency(tmp_path):
+    from qa import Assistant, HashEmbedder
+
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text('{"id": "a", "title": "Kings", "text": "Who is king? The king in 1990 was Olaf."}\n'
+                      '{"id": "b", "title": "Kings", "text": "The king in 2020 was Harald."}\n')
+    assistant = Assistant(corpus, tmp_path / "index", embedder=HashEmbedder()).load()
+    assert not assistant.state.answerer.asks_about_now("Who is the king?")

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import math
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+
+from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from qa.records import Chunk, Document, Sentence
 from qa.text import normalize, split_sentences
@@ -53,7 +53,7 @@ def chunk_document(doc: Document, count_tokens: TokenCounter, settings: ChunkSet
         if n <= size:
             pieces.append((sent.start, sent.end, n))
         else:
-            pieces.extend(_split_long(doc.text, sent.start, sent.end, n, size, count_tokens))
+            pieces.extend(_split_long(doc.text, sent.start, sent.end, size, count_tokens))
     segment_of = _segment_index(doc, pieces)
     chunks: list[Chunk] = []
     i = 0
@@ -90,15 +90,16 @@ def _segment_index(doc: Document, pieces: list[tuple[int, int, int]]) -> list[in
     return out
 
 
-def _split_long(text: str, start: int, end: int, tokens: int, size: int,
+def _split_long(text: str, start: int, end: int, size: int,
                 count_tokens: TokenCounter) -> list[tuple[int, int, int]]:
-    """Cut an over-long sentence at word boundaries into pieces that fit ``size``."""
-    words = [(m.start() + start, m.end() + start) for m in re.finditer(r"\S+", text[start:end])]
-    parts = max(2, math.ceil(tokens / size))
-    while True:
-        per = math.ceil(len(words) / parts)
-        spans = [(words[k][0], words[min(k + per, len(words)) - 1][1]) for k in range(0, len(words), per)]
-        counts = [c - 2 for c in count_tokens([normalize(text[s:e]) for s, e in spans])]
-        if max(counts) <= size or per == 1:
-            return [(s, e, c) for (s, e), c in zip(spans, counts)]
-        parts += 1
+    """Cut an over-long sentence into pieces that fit ``size``: at semicolons, then commas, then
+    spaces (LangChain's recursive splitter, measured in the model's word pieces)."""
+    splitter = RecursiveCharacterTextSplitter(
+        chunk_size=size, chunk_overlap=0, separators=["; ", ", ", " ", ""], keep_separator="end",
+        length_function=lambda piece: count_tokens([normalize(piece)])[0] - 2)
+    pieces, cursor = [], start
+    for piece in splitter.split_text(text[start:end]):
+        at = text.index(piece, cursor, end)  # pieces come in order and are copied verbatim
+        cursor = at + len(piece)
+        pieces.append((at, cursor, count_tokens([normalize(piece)])[0] - 2))
+    return pieces

@@ -41,7 +41,7 @@ from qa.text import normalize
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2  # 2: sentence spans start after list bullets
+SCHEMA_VERSION = 3  # 2: sentence spans start after list bullets; 3: long sentences cut at clauses
 BuildProgress = Callable[[str, int, int], None]  # (stage, done, total)
 
 

@@ -49,6 +49,7 @@ def test_an_overlong_sentence_is_cut_to_fit(tokenizer):
     for chunk in chunks:
         assert text[chunk.start:chunk.end] == chunk.text
         assert tokenizer.count_tokens([chunk.text])[0] - 2 <= 120
+        assert chunk.text.endswith((",", "."))  # cut at a clause, not inside one
 
 
 def test_sentence_split_respects_abbreviations_and_lines():

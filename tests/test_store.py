@@ -49,7 +49,7 @@ def test_index_folder_has_manifest_and_no_pickle(fake_assistant):
     assert names == ["chunks.faiss", "chunks.jsonl", "documents.jsonl", "manifest.json", "sentences.faiss",
                      "sentences.jsonl"]
     manifest = json.loads((build / "manifest.json").read_text())
-    assert manifest["schema_version"] == 2
+    assert manifest["schema_version"] == 3
     assert manifest["model"] == {"name": "hash-bow", "dimension": 64, "max_tokens": 256}
     assert manifest["chunking"] == ChunkSettings().to_dict()
     assert len(manifest["documents"]) == 5

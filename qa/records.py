@@ -21,11 +21,6 @@ class Document:
     segments: tuple[tuple[int, int], ...]  # spans of body text kept after cleaning
     content_hash: str
 
-    @property
-    def body(self) -> str:
-        """The cleaned body, segments joined by blank lines (for display)."""
-        return "\n\n".join(self.text[s:e] for s, e in self.segments)
-
 
 @dataclass(frozen=True)
 class Sentence:

@@ -112,11 +112,6 @@ def current_build(index_dir: Path) -> Path | None:
     return build if (build / "manifest.json").exists() else None
 
 
-def read_manifest(index_dir: Path) -> dict | None:
-    build = current_build(index_dir)
-    return json.loads((build / "manifest.json").read_text()) if build else None
-
-
 def check(manifest: dict, embedder: Embedder, settings: ChunkSettings) -> None:
     """Raise ``IndexMismatch`` when the index cannot serve this embedder/settings."""
     if manifest.get("schema_version") != SCHEMA_VERSION:

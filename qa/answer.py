@@ -203,7 +203,7 @@ class Answerer:
         cands = self.candidates(question, qvec, pool, context, context_docs)
         confidence = cands[0].confidence if cands else 0.0
         if not cands or confidence < self.threshold:
-            closest = self._closest(hits)
+            closest = self._closest(hits, cands)
             text = f"{NOT_IN_DOCUMENTS} {_topic(question)}. The closest passages are listed below."
             return Answer(question=question, answer=text, short_answer=None, abstained=True, citations=(),
                           retrieved=tuple(hits), latency_ms=0.0, confidence=confidence, closest=closest)
@@ -260,13 +260,13 @@ class Answerer:
         return Citation(n=n, doc=doc.doc, title=doc.title, date=doc.date, chunk_id=chunk.id,
                         start=chunk.start, end=chunk.end, text=chunk.text, sentence_start=start, sentence_end=end)
 
-    def _closest(self, hits: list[Hit], n: int = 3) -> tuple[Citation, ...]:
+    def _closest(self, hits: list[Hit], cands: list[Candidate], n: int = 3) -> tuple[Citation, ...]:
+        """The top passages, each with its best-scoring sentence marked (else the passage itself)."""
         out = []
         for i, hit in enumerate(hits[:n], 1):
-            rows = self._rows_in(hit.chunk)
-            s = self.retriever.data.sentences[rows[0]] if rows else None
-            out.append(self._citation(i, hit.chunk, s.start if s else hit.chunk.start,
-                                      s.end if s else hit.chunk.end))
+            best = next((c for c in cands if c.hit.chunk.id == hit.chunk.id), None)
+            start, end = (best.start, best.end) if best else (hit.chunk.start, hit.chunk.end)
+            out.append(self._citation(i, hit.chunk, start, end))
         return tuple(out)
 
 

@@ -21,7 +21,7 @@ import numpy as np
 from qa.phrases import YEAR, expected_type, extract_short, has_type
 from qa.records import Answer, Chunk, Citation, Hit, Turn
 from qa.retrieve import Retriever
-from qa.text import terms
+from qa.text import MONTH_NAMES, terms
 
 # Set by benchmarks/calibrate.py from eval/dev_questions.jsonl (it prints the value; 0.408 last run).
 ABSTAIN_THRESHOLD = 0.41
@@ -31,8 +31,6 @@ NOT_IN_DOCUMENTS = "The documents don't say"
 _FOLLOW_UP = re.compile(r"\b(?:that|this|those|these|it|its|they|them|their|she|her|he|his|him|there|then|"
                         r"same|such|former|latter)\b|^(?:and|but|so|also|what about|how about)\b", re.I)
 _NOW = re.compile(r"\bwho\s+(?:is|are)\b|\b(?:current(?:ly)?|now|today|at present|these days)\b", re.I)
-_BULLET = re.compile(r"^\s*(?:[-*•·]|\d+[.)])\s+")
-MONTH_NAMES = "january february march april may june july august september october november december".split()
 # Words that say what kind of answer is wanted, not what it is about.
 QUESTION_TERMS = frozenset(terms(
     "many much number date day year month time name names kind type value describe compare become became "
@@ -253,7 +251,7 @@ class Answerer:
 
     def _text(self, c: Candidate) -> str:
         raw = self.retriever.data.documents[c.doc].text[c.start:c.end]
-        return " ".join(_BULLET.sub("", raw).split())
+        return " ".join(raw.split())
 
     def _citation(self, n: int, chunk: Chunk, start: int, end: int) -> Citation:
         doc = self.retriever.data.documents[chunk.doc]

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from qa.records import Document
-from qa.text import normalize
+from qa.text import BULLET, MONTH, MONTH_NAMES, normalize
 
 log = logging.getLogger(__name__)
 
@@ -26,10 +26,8 @@ JSONL_SUFFIXES = (".jsonl",)
 METADATA_FILE = "metadata.json"
 MAX_FILE_BYTES = 5_000_000
 
-MONTHS = {m: i for i, m in enumerate(
-    "january february march april may june july august september october november december".split(), 1)}
-_MONTH_RE = (r"(?P<month>Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|"
-             r"Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?")
+MONTHS = {m: i for i, m in enumerate(MONTH_NAMES, 1)}
+_MONTH_RE = f"(?P<month>{MONTH})"
 _DATE_PATTERNS = [
     re.compile(r"\b(?P<year>(?:19|20)\d\d)-(?P<mnum>\d\d)-(?P<day>\d\d)\b"),
     re.compile(r"\b(?P<mnum>\d{1,2})/(?P<day>\d{1,2})/(?P<year>(?:19|20)\d\d)\b"),
@@ -55,7 +53,6 @@ _PHOTO_CREDIT = re.compile(r"\((?:[^()]*\b(?:photo|image|via ap|getty|reuters|af
 _MD_HEADING = re.compile(r"^#{1,6}\s+")
 _SECTION_LABEL = re.compile(r"^[A-Z]{3,}(?: [A-Z]{3,})?:\s+")
 _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
-_BULLET = re.compile(r"^\s*(?:[-*•·]|\d+[.)])\s+")
 
 
 class CorpusError(Exception):
@@ -272,7 +269,8 @@ def derive_title(text: str, segments: tuple[tuple[int, int], ...] | list[tuple[i
     if not segments:
         return None
     first = text[segments[0][0]:segments[0][1]].split("\n", 1)[0]
-    first = _BULLET.sub("", first).strip()
+    bullet = BULLET.match(first)
+    first = first[bullet.end():].strip() if bullet else first.strip()
     sentence = re.split(r"(?<=[.!?])\s+", first, maxsplit=1)[0].rstrip(".!? ")
     words = sentence.split()
     if not words:
@@ -302,7 +300,7 @@ def _is_junk(line: str) -> bool:
 
 def _is_header_line(line: str) -> bool:
     """Short unpunctuated lines before the article body: headline, byline, dates."""
-    if _BULLET.match(line):
+    if BULLET.match(line):
         return False
     return len(_WORD.findall(line)) <= 15 and not line.rstrip().endswith((".", "!", "?", '"', "”", ":")) \
         or _DATE_ONLY_LINE.match(line) is not None or line.rstrip().endswith(":") and len(line) < 20

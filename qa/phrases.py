@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from qa.text import normalize, terms
+from qa.text import MONTH, normalize, terms
 
 SHORT_WINDOW = 50  # characters either side of a short-answer phrase in which question words count
 
@@ -20,8 +20,6 @@ _NUMBER_WORDS = ("one two three four five six seven eight nine ten eleven twelve
 _NUMBER = re.compile(
     r"(?:[$€£¥]\s?)?\b\d[\d,]*(?:\.\d+)?(?:\s?(?:%|percent|per cent|million|billion|trillion|thousand))?"
     r"|\b(?:" + "|".join(_NUMBER_WORDS) + r")(?:[- ](?:" + "|".join(_NUMBER_WORDS) + r"))*\b", re.I)
-MONTH = (r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|"
-         r"Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?")
 _DATE = re.compile(
     MONTH + r"\s+\d{1,2}(?:st|nd|rd|th)?,?\s+\d{4}\b|" + MONTH + r"\s+\d{4}\b|"
     + MONTH + r"\s+\d{1,2}(?:st|nd|rd|th)?\b|\b\d{1,2}\s+" + MONTH + r"(?:,?\s+\d{4})?\b|"

@@ -19,6 +19,12 @@ def normalize(text: str) -> str:
     return _SPACES.sub(" ", unicodedata.normalize("NFKC", text).translate(_QUOTES)).strip()
 
 
+MONTH_NAMES = "january february march april may june july august september october november december".split()
+MONTH = (r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|"
+         r"Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?")
+BULLET = re.compile(r"\s*(?:[-*•·]|\d{1,2}[.)])\s+")  # a list bullet; use with .match()
+
+
 # --- sentences -------------------------------------------------------------------------------
 
 _ABBREVIATIONS = {
@@ -55,14 +61,13 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[t
     return [_trim(text, s, e) for s, e in spans if text[s:e].strip()]
 
 
-_LEADING_BULLET = re.compile(r"(?:[-*•·]|\d{1,2}[.)])\s+")
 
 
 def _trim(text: str, s: int, e: int) -> tuple[int, int]:
     """Drop surrounding white space and a leading list bullet from a sentence span."""
     while s < e and text[s].isspace():
         s += 1
-    bullet = _LEADING_BULLET.match(text, s, e)
+    bullet = BULLET.match(text, s, e)
     if bullet and bullet.end() < e:
         s = bullet.end()
     while e > s and text[e - 1].isspace():

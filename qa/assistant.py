@@ -13,7 +13,8 @@ from pathlib import Path
 from qa import store
 from qa.answer import ABSTAIN_THRESHOLD, Answerer, is_follow_up
 from qa.chunking import ChunkSettings
-from qa.corpus import MAX_FILE_BYTES, CorpusError, check_upload, load_corpus
+from qa.corpus import MAX_FILE_BYTES, check_upload, load_corpus
+from qa.errors import CorpusError, QuestionError, UnknownDocument, UploadError
 from qa.embed import Embedder, MiniLMEmbedder
 from qa.records import Answer, Document, Hit, Turn
 from qa.retrieve import MODES, Filter, Retriever
@@ -112,6 +113,10 @@ class Assistant:
         assert self._state is not None
         return self._state
 
+    def describe(self) -> dict:
+        """The answering settings, as an evaluation records them in its ``summary.json``."""
+        return {"threshold": self.threshold}
+
     # -- questions ----------------------------------------------------------------------------
 
     def retrieve(self, query: str, k: int = 5, mode: str = "hybrid", where: Filter | None = None) -> list[Hit]:
@@ -119,20 +124,25 @@ class Assistant:
         return self.state.retriever.search(query, k, mode, where)
 
     def ask(self, question: str, history: tuple[Turn, ...] | list[Turn] = (), k: int = 5,
-            mode: str = "hybrid", where: Filter | None = None) -> Answer:
-        """Answer ``question`` from the documents, given the conversation so far."""
+            mode: str = "hybrid", where: Filter | None = None, depth: int = 0) -> Answer:
+        """Answer ``question`` from the documents, given the conversation so far.
+
+        The answer is built from the best ``k`` passages; ``Answer.ranking`` holds the same
+        search to ``max(k, depth)`` passages, for whoever wants to see past them (the evaluator).
+        """
         started = time.perf_counter()
         question = " ".join(question.split())
         if not question:
-            raise ValueError("empty question: type a question about the documents")
+            raise QuestionError("empty question: type a question about the documents")
         if mode not in MODES:
-            raise ValueError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
+            raise QuestionError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
         state = self.state
         history = tuple(history)
         query = self.search_query(question, history)
         qvec = state.retriever.encode_query(query)
-        hits = state.retriever.search(query, max(k, 1), mode, where,
-                                      query_vector=qvec if mode != "keyword" else None)
+        ranking = state.retriever.search(query, max(k, depth, 1), mode, where,
+                                         query_vector=qvec if mode != "keyword" else None)
+        hits = ranking[:max(k, 1)]
         also = None
         if where is None and state.answerer.asks_about_now(question):
             # Sources disagree over time (who holds an office): let the newest articles have their say.
@@ -140,7 +150,7 @@ class Assistant:
             also = state.retriever.search(query, 2, mode, newest, query_vector=qvec if mode != "keyword" else None)
         answer = state.answerer.answer(question, hits, qvec, history, also)
         latency = (time.perf_counter() - started) * 1000
-        return replace(answer, latency_ms=latency)
+        return replace(answer, latency_ms=latency, ranking=tuple(ranking))
 
     @staticmethod
     def search_query(question: str, history: tuple[Turn, ...] | list[Turn] = ()) -> str:
@@ -162,7 +172,7 @@ class Assistant:
         try:
             return self.state.data.documents[doc]
         except KeyError:
-            raise KeyError(f"no document {doc!r} in the index") from None
+            raise UnknownDocument(f"no document {doc!r} in the index") from None
 
     def add_document(self, name: str, data: bytes,
                      progress: store.BuildProgress | None = None) -> store.BuildReport:
@@ -176,7 +186,7 @@ class Assistant:
         check_upload(safe, data, self.max_file_bytes)
         target = folder / safe
         if target.resolve().parent != folder.resolve():
-            raise ValueError(f"{name}: files can only be added to the corpus folder itself")
+            raise UploadError(f"{name}: files can only be added to the corpus folder itself")
         with self._write_lock:
             tmp = folder / f".upload-{uuid.uuid4().hex[:8]}"
             tmp.write_bytes(data)
@@ -187,14 +197,14 @@ class Assistant:
         folder = self._corpus_folder()
         target = (folder / doc).resolve()
         if folder.resolve() not in target.parents or not target.is_file():
-            raise ValueError(f"{doc}: not a file of the corpus folder")
+            raise UploadError(f"{doc}: not a file of the corpus folder")
         with self._write_lock:
             target.unlink()
             return self.refresh(progress)
 
     def _corpus_folder(self) -> Path:
         if not self.corpus.is_dir():
-            raise ValueError("documents can only be added to or removed from a corpus folder, not a .jsonl file")
+            raise UploadError("documents can only be added to or removed from a corpus folder, not a .jsonl file")
         return self.corpus
 
 
@@ -203,6 +213,6 @@ def _safe_name(name: str) -> str:
     raw = name.replace("\\", "/")
     base = raw.rsplit("/", 1)[-1].strip()
     if raw != base or not base or base.startswith(".") or "\x00" in base or len(base) > 200:
-        raise ValueError(f"{name!r}: give a plain file name such as notes.txt (no folders, no leading dot)")
+        raise UploadError(f"{name!r}: give a plain file name such as notes.txt (no folders, no leading dot)")
     return base
 

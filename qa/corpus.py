@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from qa.errors import CorpusError, UploadError
 from qa.records import Document
 from qa.text import BULLET, MONTH, MONTH_NAMES, normalize
 
@@ -53,10 +54,6 @@ _PHOTO_CREDIT = re.compile(r"\((?:[^()]*\b(?:photo|image|via ap|getty|reuters|af
 _MD_HEADING = re.compile(r"^#{1,6}\s+")
 _SECTION_LABEL = re.compile(r"^[A-Z]{3,}(?: [A-Z]{3,})?:\s+")
 _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
-
-
-class CorpusError(Exception):
-    """A corpus that cannot be read at all (missing folder, nothing usable)."""
 
 
 @dataclass
@@ -109,13 +106,13 @@ def load_corpus(path: Path | str, max_bytes: int = MAX_FILE_BYTES) -> LoadResult
 
 
 def check_upload(name: str, data: bytes, max_bytes: int = MAX_FILE_BYTES) -> str:
-    """Validate an uploaded file; return its text or raise ``ValueError`` with a one-line reason."""
+    """Validate an uploaded file; return its text or raise ``UploadError`` with a one-line reason."""
     if Path(name).suffix.lower() not in SUFFIXES:
-        raise ValueError(f"{name}: only .txt and .md files can be added")
+        raise UploadError(f"{name}: only .txt and .md files can be added")
     try:
         return _decode(data, max_bytes)
     except ValueError as exc:
-        raise ValueError(f"{name}: {exc}") from None
+        raise UploadError(f"{name}: {exc}") from None
 
 
 def _decode(data: bytes, max_bytes: int) -> str:

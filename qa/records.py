@@ -52,10 +52,31 @@ class Hit:
     dense: float | None = None
     keyword: float | None = None
 
-    def to_dict(self) -> dict:
+    def ref(self) -> HitRef:
         c = self.chunk
-        return {"doc": c.doc, "chunk_id": c.id, "start": c.start, "end": c.end,
-                "score": round(self.score, 6)}
+        return HitRef(doc=c.doc, chunk_id=c.id, start=c.start, end=c.end, score=round(self.score, 6))
+
+    def to_dict(self) -> dict:
+        return self.ref().to_dict()
+
+
+@dataclass(frozen=True)
+class HitRef:
+    """A hit as it is written down (``ask --json``, ``results.jsonl``, feedback): where, not the text."""
+
+    doc: str
+    chunk_id: str
+    start: int
+    end: int
+    score: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> HitRef:
+        return cls(doc=d["doc"], chunk_id=d["chunk_id"], start=int(d["start"]), end=int(d["end"]),
+                   score=float(d["score"]))
 
 
 @dataclass(frozen=True)
@@ -83,6 +104,14 @@ class Citation:
         d["sentence"] = self.sentence
         return d
 
+    @classmethod
+    def from_dict(cls, d: dict) -> Citation:
+        """Read back what ``to_dict`` wrote (older records without the sentence span cite the whole passage)."""
+        start, end = int(d["start"]), int(d["end"])
+        return cls(n=int(d["n"]), doc=d["doc"], title=d.get("title", ""), date=d.get("date"),
+                   chunk_id=d["chunk_id"], start=start, end=end, text=d["text"],
+                   sentence_start=int(d.get("sentence_start", start)), sentence_end=int(d.get("sentence_end", end)))
+
 
 @dataclass(frozen=True)
 class Turn:
@@ -99,28 +128,21 @@ class Answer:
     short_answer: str | None
     abstained: bool
     citations: tuple[Citation, ...]
-    retrieved: tuple[Hit, ...]
+    retrieved: tuple[Hit, ...]  # the k passages the answer was built from, best first
     latency_ms: float
     confidence: float = 0.0
     closest: tuple[Citation, ...] = field(default=())  # shown when abstaining
+    ranking: tuple[Hit, ...] = field(default=())  # the same search to the depth asked (starts with ``retrieved``)
 
     def to_dict(self) -> dict:
+        """The answer as ``qa ask --json`` prints it and feedback records it."""
         return {
             "question": self.question,
             "answer": self.answer,
             "short_answer": self.short_answer,
             "abstained": self.abstained,
-            "citations": [
-                {"n": c.n, "doc": c.doc, "title": c.title, "date": c.date,
-                 "chunk_id": c.chunk_id, "start": c.start, "end": c.end, "text": c.text,
-                 "sentence": c.sentence}
-                for c in self.citations
-            ],
-            "closest": [
-                {"n": c.n, "doc": c.doc, "title": c.title, "date": c.date,
-                 "chunk_id": c.chunk_id, "start": c.start, "end": c.end, "text": c.text}
-                for c in self.closest
-            ],
+            "citations": [c.to_dict() for c in self.citations],
+            "closest": [c.to_dict() for c in self.closest],
             "retrieved": [h.to_dict() for h in self.retrieved],
             "confidence": round(self.confidence, 4),
             "latency_ms": round(self.latency_ms, 2),

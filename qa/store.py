@@ -36,6 +36,7 @@ import numpy as np
 
 from qa.chunking import ChunkSettings, chunk_document, embedding_text
 from qa.embed import Embedder
+from qa.errors import IndexMismatch, IndexMissing, IndexProblem, IndexStale
 from qa.records import Chunk, Document, Sentence
 from qa.text import normalize
 
@@ -43,22 +44,6 @@ log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 3  # 2: sentence spans start after list bullets; 3: long sentences cut at clauses
 BuildProgress = Callable[[str, int, int], None]  # (stage, done, total)
-
-
-class IndexProblem(Exception):
-    """Base for index problems a user can fix; the message says how."""
-
-
-class IndexMissing(IndexProblem):
-    pass
-
-
-class IndexMismatch(IndexProblem):
-    """Built by another model, schema or chunking: needs a full rebuild."""
-
-
-class IndexStale(IndexProblem):
-    """The corpus changed since the build."""
 
 
 @dataclass

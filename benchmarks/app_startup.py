@@ -61,8 +61,8 @@ def one_start(corpus: Path, index: Path, timeout: float) -> tuple[float, float]:
     """Seconds from launch to the page being served, and to the first answer."""
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
-    command = [sys.executable, str(ROOT / "app.py"), "--corpus", str(corpus), "--index", str(index),
-               "--port", str(port)]
+    options = ["--corpus", str(corpus), "--index", str(index), "--port", str(port)]
+    command = [sys.executable, str(ROOT / "app.py"), *options]  # the same as `qa serve`
     started = time.perf_counter()
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -53,9 +53,11 @@ def main() -> None:
             best = (key, (low + high) / 2, declined)
     (good, gap), threshold, declined = best
     unanswerable = sum(not a for _, a, _, _ in rows)
-    print(f"\nthreshold {threshold:.3f} (gap {gap:.3f}): declines {sum(not a for _, a, _, _ in declined)}"
-          f"/{unanswerable} unanswerable and {sum(a for _, a, _, _ in declined)}/{len(rows) - unanswerable}"
-          " answerable")
+    print(
+        f"\nthreshold {threshold:.3f} (gap {gap:.3f}): declines {sum(not a for _, a, _, _ in declined)}"
+        f"/{unanswerable} unanswerable and {sum(a for _, a, _, _ in declined)}/{len(rows) - unanswerable}"
+        " answerable"
+    )
 
 
 if __name__ == "__main__":

@@ -53,10 +53,14 @@ def main() -> None:
                 latencies.append(assistant.ask(question).latency_ms)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"model load           {model_s:6.2f} s")
-    print(f"index build          {build_s:6.2f} s  ({report.chunks} chunks, "
-          f"{report.chunks / build_s:.1f} chunks/s, sentences included)")
-    print(f"question latency     p50 {percentile(latencies, 50):.1f} ms, p95 {percentile(latencies, 95):.1f} ms, "
-          f"mean {statistics.mean(latencies):.1f} ms over {len(latencies)} questions")
+    print(
+        f"index build          {build_s:6.2f} s  ({report.chunks} chunks, "
+        f"{report.chunks / build_s:.1f} chunks/s, sentences included)"
+    )
+    print(
+        f"question latency     p50 {percentile(latencies, 50):.1f} ms, p95 {percentile(latencies, 95):.1f} ms, "
+        f"mean {statistics.mean(latencies):.1f} ms over {len(latencies)} questions"
+    )
     print(f"peak memory (RSS)    {peak_mb:.0f} MB")
 
 

@@ -9,7 +9,7 @@ licensed CC BY-SA 4.0.
 The index is built once and cached by content (under ``~/.cache/qa/``, as
 ``qa eval --corpus`` does); the build is timed the first time (or with
 ``--rebuild``) and its figures kept in ``benchmarks/results/squad-index.json``.
-Each mode then runs through ``qa.evaluate.run_eval`` into ``runs/squad-<mode>/``
+Each mode then runs through ``qa.eval.run_eval`` into ``runs/squad-<mode>/``
 (an interrupted run resumes there; a finished one is run afresh) and its
 summary is written to ``benchmarks/results/squad-<mode>.json``. Prints hit@1,
 hit@5, answer_hit, run time and the index build rate.
@@ -22,44 +22,43 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
-from tqdm import tqdm
-
 from qa import MODES, Assistant
-from qa.cli import ProgressBar
-from qa.evaluate import DEFAULT_RUNS, SUMMARY, cached_index, run_eval
-from qa.questions import load_questions
+from qa.eval import DEFAULT_RUNS, SUMMARY, cached_index, load_questions, run_eval
+from qa.progress import Progress, StageProgress
 
 ROOT = Path(__file__).resolve().parent.parent
 SQUAD = ROOT / "eval" / "squad-v1.1-dev"
 RESULTS = ROOT / "benchmarks" / "results"
-ATTRIBUTION = ("SQuAD v1.1 dev, Rajpurkar et al. (2016), https://rajpurkar.github.io/SQuAD-explorer/, "
-               "CC BY-SA 4.0")
+ATTRIBUTION = "SQuAD v1.1 dev, Rajpurkar et al. (2016), https://rajpurkar.github.io/SQuAD-explorer/, CC BY-SA 4.0"
 
 
 def build_index(assistant: Assistant, rebuild: bool) -> dict:
     """Bring the cached index up to date; time it when it had to be built."""
     record = RESULTS / "squad-index.json"
     started = time.perf_counter()
-    bar = ProgressBar(sys.stderr.isatty())
-    try:
+    with StageProgress() as bar:
         report = assistant.refresh(progress=bar, rebuild=rebuild)
-    finally:
-        bar.close()
     seconds = time.perf_counter() - started
     fingerprint = assistant.state.data.fingerprint
     if report.embedded == 0 and record.exists():
         kept = json.loads(record.read_text())
         if kept.get("fingerprint") == fingerprint and kept.get("model") == assistant.embedder.name:
             return {**kept, "cached": True}
-    figures = {"fingerprint": fingerprint, "model": assistant.embedder.name, "index": str(assistant.index_dir),
-               "documents": len(assistant.state.data.documents), "chunks": report.chunks,
-               "chunks_embedded": report.embedded, "seconds": round(seconds, 1),
-               "chunks_per_s": round(report.chunks / seconds, 1), "cached": False}
+    figures = {
+        "fingerprint": fingerprint,
+        "model": assistant.embedder.name,
+        "index": str(assistant.index_dir),
+        "documents": len(assistant.state.data.documents),
+        "chunks": report.chunks,
+        "chunks_embedded": report.embedded,
+        "seconds": round(seconds, 1),
+        "chunks_per_s": round(report.chunks / seconds, 1),
+        "cached": False,
+    }
     if report.embedded:
         record.write_text(json.dumps(figures, indent=2) + "\n")
     return figures
@@ -70,23 +69,23 @@ def run_mode(assistant: Assistant, mode: str, limit: int | None, build: dict) ->
     name = f"squad-{mode}" + (f"-first{limit}" if limit else "")
     if limit:
         questions = replace(questions, groups=questions.groups[:limit])
-    bar = tqdm(total=len(questions.groups), desc=mode, unit="q", file=sys.stderr)
-
-    def progress(done: int, total: int) -> None:
-        bar.n = done
-        bar.refresh()
-
     out_dir = DEFAULT_RUNS / name
     if (out_dir / SUMMARY).exists() and json.loads((out_dir / SUMMARY).read_text())["complete"]:
         shutil.rmtree(out_dir)  # a finished run is measured again; an interrupted one resumes
     started = time.perf_counter()
-    try:
-        summary = run_eval(assistant, questions, out_dir, k=5, mode=mode, progress=progress)
-    finally:
-        bar.close()
+    with Progress(mode, unit="q") as bar:
+        summary = run_eval(assistant, questions, out_dir, k=5, mode=mode, progress=bar)
     seconds = time.perf_counter() - started
-    out = {**summary.to_dict(), "benchmark": {"data": ATTRIBUTION, "mode": mode, "run_seconds": round(seconds, 1),
-                                              "resumed": summary.resumed, "index_build": build}}
+    out = {
+        **summary.to_dict(),
+        "benchmark": {
+            "data": ATTRIBUTION,
+            "mode": mode,
+            "run_seconds": round(seconds, 1),
+            "resumed": summary.resumed,
+            "index_build": build,
+        },
+    }
     (RESULTS / f"{name}.json").write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
     return out
 
@@ -101,14 +100,19 @@ def main() -> None:
     corpus = SQUAD / "corpus.jsonl"
     assistant = Assistant(corpus, cached_index(corpus))
     build = build_index(assistant, args.rebuild)
-    print(f"index: {build['chunks']} chunks of {build['documents']} paragraphs, built in {build['seconds']}s "
-          f"({build['chunks_per_s']} chunks/s){' (cached build)' if build['cached'] else ''}")
+    print(
+        f"index: {build['chunks']} chunks of {build['documents']} paragraphs, built in {build['seconds']}s "
+        f"({build['chunks_per_s']} chunks/s){' (cached build)' if build['cached'] else ''}"
+    )
     print(f"{'mode':<8} {'hit@1':>6} {'hit@5':>6} {'answer_hit':>10} {'run time':>9}")
     for mode in args.modes:
         out = run_mode(assistant, mode, args.limit, build)
         m = out["metrics"]["overall"]
-        print(f"{mode:<8} {m['hit@1']:6.3f} {m['hit@5']:6.3f} {m['answer_hit']:10.3f} "
-              f"{out['benchmark']['run_seconds']:8.0f}s", flush=True)
+        print(
+            f"{mode:<8} {m['hit@1']:6.3f} {m['hit@5']:6.3f} {m['answer_hit']:10.3f} "
+            f"{out['benchmark']['run_seconds']:8.0f}s",
+            flush=True,
+        )
     print(f"data: {ATTRIBUTION}")
 
 

@@ -2,19 +2,51 @@
 
 from qa.assistant import DEFAULT_CORPUS, DEFAULT_INDEX, Assistant, DocumentInfo
 from qa.chunking import ChunkSettings
-from qa.corpus import CorpusError, load_corpus
+from qa.corpus import load_corpus
 from qa.embed import HashEmbedder, MiniLMEmbedder
-from qa.evaluate import compare, run_eval
-from qa.questions import QuestionFileError, load_questions
+from qa.errors import (
+    CorpusError,
+    IndexMismatch,
+    IndexMissing,
+    IndexProblem,
+    IndexStale,
+    QuestionFileError,
+    UserError,
+)
+from qa.eval import compare, load_questions, run_eval
 from qa.records import Answer, Chunk, Citation, Document, Hit, Turn
 from qa.retrieve import MODES, Filter
-from qa.store import IndexMismatch, IndexMissing, IndexProblem, IndexStale
+from qa.scoring import Weights
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Answer", "Assistant", "Chunk", "ChunkSettings", "Citation", "CorpusError", "DEFAULT_CORPUS",
-    "DEFAULT_INDEX", "Document", "DocumentInfo", "Filter", "HashEmbedder", "Hit", "IndexMismatch",
-    "IndexMissing", "IndexProblem", "IndexStale", "MODES", "MiniLMEmbedder", "QuestionFileError", "Turn",
-    "compare", "load_corpus", "load_questions", "run_eval", "__version__",
+    "Answer",
+    "Assistant",
+    "Chunk",
+    "ChunkSettings",
+    "Citation",
+    "CorpusError",
+    "DEFAULT_CORPUS",
+    "DEFAULT_INDEX",
+    "Document",
+    "DocumentInfo",
+    "Filter",
+    "HashEmbedder",
+    "Hit",
+    "IndexMismatch",
+    "IndexMissing",
+    "IndexProblem",
+    "IndexStale",
+    "MODES",
+    "MiniLMEmbedder",
+    "QuestionFileError",
+    "Turn",
+    "UserError",
+    "Weights",
+    "compare",
+    "load_corpus",
+    "load_questions",
+    "run_eval",
+    "__version__",
 ]

@@ -5,19 +5,25 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
 import uuid
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from qa import store
-from qa.answer import ABSTAIN_THRESHOLD, Answerer, is_follow_up
+from qa.answer import ExtractiveAnswerer
 from qa.chunking import ChunkSettings
 from qa.corpus import MAX_FILE_BYTES, check_upload, load_corpus
-from qa.errors import CorpusError, QuestionError, UnknownDocument, UploadError
-from qa.embed import Embedder, MiniLMEmbedder
-from qa.records import Answer, Document, Hit, Turn
+from qa.embed import MiniLMEmbedder
+from qa.errors import CorpusError, IndexStale, QuestionError, UnknownDocument, UploadError
+from qa.pipeline import Pipeline, SentenceTable
+from qa.query import Timeline, search_text
+from qa.records import Answer, Document, Hit, Manifest, Turn
 from qa.retrieve import MODES, Filter, Retriever
+from qa.scoring import FeatureScorer, Weights
+from qa.stages import Answerer, Embedder, KeywordIndex, SentenceScorer
+
+ScorerFactory = Callable[[KeywordIndex, Timeline], SentenceScorer]  # a scorer for one loaded index
 
 log = logging.getLogger(__name__)
 
@@ -38,27 +44,43 @@ class DocumentInfo:
 @dataclass(frozen=True)
 class _State:
     data: store.IndexData
-    retriever: Retriever
-    answerer: Answerer
+    pipeline: Pipeline
 
 
 class Assistant:
     """Answers questions over one corpus with one index.
+
+    It is composed from the pipeline's stages (``qa/stages.py``), each with
+    today's implementation as its default: the ``embedder``, a ``scorer`` made for
+    each loaded index (``FeatureScorer``), and the ``answerer``
+    (``ExtractiveAnswerer``); ``weights`` holds every tuned number of the last two.
 
     Loading is lazy: the first call that needs the index loads it (building or
     refreshing it when ``auto_refresh`` is set). Questions may be asked from
     several threads at once; index updates are serialised and swapped in whole.
     """
 
-    def __init__(self, corpus: Path | str = DEFAULT_CORPUS, index: Path | str = DEFAULT_INDEX,
-                 embedder: Embedder | None = None, settings: ChunkSettings | None = None,
-                 threshold: float = ABSTAIN_THRESHOLD, auto_refresh: bool = True,
-                 max_file_bytes: int = MAX_FILE_BYTES):
+    def __init__(
+        self,
+        corpus: Path | str = DEFAULT_CORPUS,
+        index: Path | str = DEFAULT_INDEX,
+        embedder: Embedder | None = None,
+        settings: ChunkSettings | None = None,
+        threshold: float | None = None,
+        auto_refresh: bool = True,
+        max_file_bytes: int = MAX_FILE_BYTES,
+        *,
+        weights: Weights | None = None,
+        scorer: ScorerFactory | None = None,
+        answerer: Answerer | None = None,
+    ):
         self.corpus = Path(corpus)
         self.index_dir = Path(index)
         self.embedder = embedder or MiniLMEmbedder()
         self.settings = settings or ChunkSettings()
-        self.threshold = threshold
+        self.weights = weights or Weights()
+        self.scorer_factory = scorer or (lambda keywords, timeline: FeatureScorer(keywords, timeline, self.weights))
+        self.answerer = answerer or ExtractiveAnswerer(self.weights, threshold)
         self.auto_refresh = auto_refresh
         self.max_file_bytes = max_file_bytes
         self.skipped: list[tuple[str, str]] = []
@@ -78,7 +100,7 @@ class Assistant:
 
     def load(self, progress: store.BuildProgress | None = None) -> Assistant:
         """Make the index ready: load it, first refreshing it if it is missing or stale
-        (``auto_refresh``), or raising a ``store.IndexProblem`` that says what to do."""
+        (``auto_refresh``), or raising a ``IndexProblem`` that says what to do."""
         with self._write_lock:
             if self._state is not None:
                 return self
@@ -88,23 +110,39 @@ class Assistant:
                 data = store.load(self.index_dir, self.embedder, self.settings)
                 stale = store.stale_documents(data.manifest, self._load_documents())
                 if stale:
-                    raise store.IndexStale(f"the corpus changed since the index was built ({len(stale)} "
-                                           f"documents, e.g. {stale[0]}): run `qa index`")
+                    raise IndexStale(
+                        f"the corpus changed since the index was built ({len(stale)} "
+                        f"documents, e.g. {stale[0]}): run `qa index`"
+                    )
                 self._swap(data)
-            self.state.retriever.encode_query("warm up")  # load the model now, not on the first question
+            self.state.pipeline.encode("warm up")  # load the model now, not on the first question
             return self
 
     def _load_documents(self) -> list[Document]:
         result = load_corpus(self.corpus, self.max_file_bytes)
         self.skipped = result.skipped
         if not result.documents:
-            raise CorpusError(f"no usable documents in {self.corpus}: add .txt or .md files "
-                              "(or pass --corpus with a folder or a .jsonl file)")
+            raise CorpusError(
+                f"no usable documents in {self.corpus}: add .txt or .md files "
+                "(or pass --corpus with a folder or a .jsonl file)"
+            )
         return result.documents
 
     def _swap(self, data: store.IndexData) -> None:
-        retriever = Retriever(data, self.embedder)
-        self._state = _State(data, retriever, Answerer(retriever, self.threshold))
+        timeline = Timeline.of(data.documents.values())
+        dates = {d: doc.date for d, doc in data.documents.items()}
+        retriever = Retriever(data.chunks, dates, data.chunk_index, data.keyword_index)
+        sentences = SentenceTable(data.sentences, data.documents, data.sentence_index)
+        pipeline = Pipeline(
+            self.embedder,
+            retriever,
+            sentences,
+            timeline,
+            self.scorer_factory(data.keyword_index, timeline),
+            self.answerer,
+            self.weights.min_words,
+        )
+        self._state = _State(data, pipeline)
 
     @property
     def state(self) -> _State:
@@ -113,60 +151,57 @@ class Assistant:
         assert self._state is not None
         return self._state
 
+    @property
+    def manifest(self) -> Manifest:
+        return self.state.data.manifest
+
+    @property
+    def threshold(self) -> float:
+        return self.answerer.describe().get("threshold", 0.0)
+
     def describe(self) -> dict:
-        """The answering settings, as an evaluation records them in its ``summary.json``."""
-        return {"threshold": self.threshold}
+        """The answering stages and every tuned number, as an evaluation records them in ``summary.json``."""
+        return {**self.state.pipeline.scorer.describe(), **self.answerer.describe()}
 
     # -- questions ----------------------------------------------------------------------------
 
     def retrieve(self, query: str, k: int = 5, mode: str = "hybrid", where: Filter | None = None) -> list[Hit]:
-        """The ``k`` best passages for ``query``."""
-        return self.state.retriever.search(query, k, mode, where)
+        """The ``k`` best passages for ``query``: the first half of ``ask``'s pipeline."""
+        pipeline = self.state.pipeline
+        _check(query, mode)
+        return pipeline.search(pipeline.read(query), k, mode, where).hits
 
-    def ask(self, question: str, history: tuple[Turn, ...] | list[Turn] = (), k: int = 5,
-            mode: str = "hybrid", where: Filter | None = None, depth: int = 0) -> Answer:
+    def ask(
+        self,
+        question: str,
+        history: tuple[Turn, ...] | list[Turn] = (),
+        k: int = 5,
+        mode: str = "hybrid",
+        where: Filter | None = None,
+        depth: int = 0,
+    ) -> Answer:
         """Answer ``question`` from the documents, given the conversation so far.
 
         The answer is built from the best ``k`` passages; ``Answer.ranking`` holds the same
         search to ``max(k, depth)`` passages, for whoever wants to see past them (the evaluator).
         """
-        started = time.perf_counter()
-        question = " ".join(question.split())
-        if not question:
-            raise QuestionError("empty question: type a question about the documents")
-        if mode not in MODES:
-            raise QuestionError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
-        state = self.state
-        history = tuple(history)
-        query = self.search_query(question, history)
-        qvec = state.retriever.encode_query(query)
-        ranking = state.retriever.search(query, max(k, depth, 1), mode, where,
-                                         query_vector=qvec if mode != "keyword" else None)
-        hits = ranking[:max(k, 1)]
-        also = None
-        if where is None and state.answerer.asks_about_now(question):
-            # Sources disagree over time (who holds an office): let the newest articles have their say.
-            newest = Filter(docs=state.answerer.newest_docs)
-            also = state.retriever.search(query, 2, mode, newest, query_vector=qvec if mode != "keyword" else None)
-        answer = state.answerer.answer(question, hits, qvec, history, also)
-        latency = (time.perf_counter() - started) * 1000
-        return replace(answer, latency_ms=latency, ranking=tuple(ranking))
+        _check(question, mode)
+        return self.state.pipeline.run(question, tuple(history), k, mode, where, depth)
 
     @staticmethod
     def search_query(question: str, history: tuple[Turn, ...] | list[Turn] = ()) -> str:
         """What ``ask`` searches with: a follow-up question carries the previous question along."""
-        question = " ".join(question.split())
-        if history and is_follow_up(question):
-            return f"{question} {history[-1].question}"
-        return question
+        return search_text(question, history)
 
     # -- documents ----------------------------------------------------------------------------
 
     def documents(self) -> list[DocumentInfo]:
         data = self.state.data
-        counts = {d: v["chunks"] for d, v in data.manifest["documents"].items()}
-        return [DocumentInfo(d.doc, d.title, d.date, counts.get(d.doc, 0), len(d.text))
-                for d in sorted(data.documents.values(), key=lambda d: d.doc)]
+        counts = {d: v.chunks for d, v in data.manifest.documents.items()}
+        return [
+            DocumentInfo(d.doc, d.title, d.date, counts.get(d.doc, 0), len(d.text))
+            for d in sorted(data.documents.values(), key=lambda d: d.doc)
+        ]
 
     def document(self, doc: str) -> Document:
         try:
@@ -174,8 +209,7 @@ class Assistant:
         except KeyError:
             raise UnknownDocument(f"no document {doc!r} in the index") from None
 
-    def add_document(self, name: str, data: bytes,
-                     progress: store.BuildProgress | None = None) -> store.BuildReport:
+    def add_document(self, name: str, data: bytes, progress: store.BuildProgress | None = None) -> store.BuildReport:
         """Check an uploaded file, save it in the corpus folder and index it.
 
         Raises ``ValueError`` with a one-line reason (bad name, type, size or
@@ -208,6 +242,13 @@ class Assistant:
         return self.corpus
 
 
+def _check(question: str, mode: str) -> None:
+    if not question.strip():
+        raise QuestionError("empty question: type a question about the documents")
+    if mode not in MODES:
+        raise QuestionError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
+
+
 def _safe_name(name: str) -> str:
     """The bare file name of an upload; rejects path tricks instead of silently fixing them."""
     raw = name.replace("\\", "/")
@@ -215,4 +256,3 @@ def _safe_name(name: str) -> str:
     if raw != base or not base or base.startswith(".") or "\x00" in base or len(base) > 200:
         raise UploadError(f"{name!r}: give a plain file name such as notes.txt (no folders, no leading dot)")
     return base
-

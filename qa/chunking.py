@@ -37,8 +37,9 @@ def sentences_of(doc: Document) -> list[Sentence]:
     return [Sentence(doc.doc, s, e) for seg in doc.segments for s, e in split_sentences(doc.text, *seg)]
 
 
-def chunk_document(doc: Document, count_tokens: TokenCounter, settings: ChunkSettings,
-                   max_tokens: int = 256) -> tuple[list[Chunk], list[Sentence]]:
+def chunk_document(
+    doc: Document, count_tokens: TokenCounter, settings: ChunkSettings, max_tokens: int = 256
+) -> tuple[list[Chunk], list[Sentence]]:
     """Split ``doc`` into chunks of whole sentences; return (chunks, sentences).
 
     No chunk crosses a segment boundary (so no dropped boilerplate sits inside
@@ -47,7 +48,7 @@ def chunk_document(doc: Document, count_tokens: TokenCounter, settings: ChunkSet
     size = min(settings.size, max_tokens - settings.title_tokens - 2)
     sentences = sentences_of(doc)
     pieces: list[tuple[int, int, int]] = []  # (start, end, tokens), sentences cut to fit
-    counts = count_tokens([normalize(doc.text[s.start:s.end]) for s in sentences])
+    counts = count_tokens([normalize(doc.text[s.start : s.end]) for s in sentences])
     for sent, n in zip(sentences, counts):
         n -= 2  # [CLS] and [SEP]
         if n <= size:
@@ -64,7 +65,7 @@ def chunk_document(doc: Document, count_tokens: TokenCounter, settings: ChunkSet
             j += 1
         j = max(j, i + 1)
         # Text between sentences (bullets, quotes) also costs word pieces: check the real count.
-        while j - i > 1 and count_tokens([normalize(doc.text[pieces[i][0]:pieces[j - 1][1]])])[0] - 2 > size:
+        while j - i > 1 and count_tokens([normalize(doc.text[pieces[i][0] : pieces[j - 1][1]])])[0] - 2 > size:
             j -= 1
         start, end = pieces[i][0], pieces[j - 1][1]
         text = doc.text[start:end]
@@ -73,8 +74,9 @@ def chunk_document(doc: Document, count_tokens: TokenCounter, settings: ChunkSet
             break
         # Step back over trailing sentences that fit in the overlap budget.
         back, carried = j, 0
-        while back - 1 > i and carried + pieces[back - 1][2] <= settings.overlap \
-                and segment_of[back - 1] == segment_of[j]:
+        while (
+            back - 1 > i and carried + pieces[back - 1][2] <= settings.overlap and segment_of[back - 1] == segment_of[j]
+        ):
             back -= 1
             carried += pieces[back][2]
         i = back
@@ -90,13 +92,16 @@ def _segment_index(doc: Document, pieces: list[tuple[int, int, int]]) -> list[in
     return out
 
 
-def _split_long(text: str, start: int, end: int, size: int,
-                count_tokens: TokenCounter) -> list[tuple[int, int, int]]:
+def _split_long(text: str, start: int, end: int, size: int, count_tokens: TokenCounter) -> list[tuple[int, int, int]]:
     """Cut an over-long sentence into pieces that fit ``size``: at semicolons, then commas, then
     spaces (LangChain's recursive splitter, measured in the model's word pieces)."""
     splitter = RecursiveCharacterTextSplitter(
-        chunk_size=size, chunk_overlap=0, separators=["; ", ", ", " ", ""], keep_separator="end",
-        length_function=lambda piece: count_tokens([normalize(piece)])[0] - 2)
+        chunk_size=size,
+        chunk_overlap=0,
+        separators=["; ", ", ", " ", ""],
+        keep_separator="end",
+        length_function=lambda piece: count_tokens([normalize(piece)])[0] - 2,
+    )
     pieces, cursor = [], start
     for piece in splitter.split_text(text[start:end]):
         at = text.index(piece, cursor, end)  # pieces come in order and are copied verbatim

@@ -1,4 +1,10 @@
-"""The ``qa`` command line: a thin shell over ``qa.Assistant``."""
+"""The ``qa`` command line: a thin shell over ``qa.Assistant``, and ``qa serve`` for the browser app.
+
+Every command reads the corpus and index from the same options and environment
+variables. An error a person can cause (``qa.errors.UserError``) is caught in
+one place, the ``qa`` group, and ends the command with ``error: <message>`` on
+stderr and exit status 2.
+"""
 
 from __future__ import annotations
 
@@ -7,60 +13,113 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any, NoReturn
 
 import click
 
 from qa.assistant import DEFAULT_CORPUS, DEFAULT_INDEX, Assistant
-from qa.corpus import CorpusError
+from qa.errors import UserError
+from qa.eval import DEFAULT_RUNS, SETTINGS, cached_index, compare, load_questions, run_eval
+from qa.eval.report import compare_markdown, summary_text
+from qa.feedback import DEFAULT_FEEDBACK
 from qa.logs import configure_logging
+from qa.progress import Progress, StageProgress
 from qa.records import Answer, Turn
 from qa.retrieve import MODES
-from qa.store import IndexProblem
 
-USER_ERRORS = (CorpusError, IndexProblem, ValueError, KeyError, FileNotFoundError)
+
+class Failure(click.ClickException):
+    """Ends a command with ``error: <message>`` on stderr and exit status 2."""
+
+    exit_code = 2
+
+    def show(self, file: Any = None) -> None:
+        say_error(self.format_message())
+
+
+class Shell(click.Group):
+    """The ``qa`` group: a ``UserError`` raised while any command runs ends it as a ``Failure``."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except UserError as exc:
+            raise Failure(str(exc)) from None
+
+
+def say_error(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+
+
+def fail(message: str) -> NoReturn:
+    raise Failure(message)
+
+
+# -- options shared by the commands -------------------------------------------------------------
 
 
 def corpus_option(f):
-    return click.option("--corpus", type=click.Path(path_type=Path), default=DEFAULT_CORPUS, envvar="QA_CORPUS",
-                        show_default="corpus/", show_envvar=True,
-                        help="Folder of .txt/.md articles, or a .jsonl file of {id, title, text} records.")(f)
+    return click.option(
+        "--corpus",
+        type=click.Path(path_type=Path),
+        default=DEFAULT_CORPUS,
+        envvar="QA_CORPUS",
+        show_default="corpus/",
+        show_envvar=True,
+        help="Folder of .txt/.md articles, or a .jsonl file of {id, title, text} records.",
+    )(f)
 
 
 def index_option(f):
-    return click.option("--index", "index_dir", type=click.Path(path_type=Path), default=DEFAULT_INDEX,
-                        envvar="QA_INDEX", show_default="index/", show_envvar=True,
-                        help="Folder holding the built index.")(f)
+    return click.option(
+        "--index",
+        "index_dir",
+        type=click.Path(path_type=Path),
+        default=DEFAULT_INDEX,
+        envvar="QA_INDEX",
+        show_default="index/",
+        show_envvar=True,
+        help="Folder holding the built index.",
+    )(f)
 
 
 def retrieval_options(f):
-    f = click.option("--k", type=click.IntRange(1, 100), default=5, envvar="QA_K", show_default=True,
-                     show_envvar=True, help="Number of passages to retrieve.")(f)
-    return click.option("--mode", type=click.Choice(MODES), default="hybrid", envvar="QA_MODE",
-                        show_default=True, show_envvar=True,
-                        help="Retrieval: dense (embeddings), keyword (BM25) or both fused.")(f)
+    f = click.option(
+        "--k",
+        type=click.IntRange(1, 100),
+        default=5,
+        envvar="QA_K",
+        show_default=True,
+        show_envvar=True,
+        help="Number of passages to retrieve.",
+    )(f)
+    return click.option(
+        "--mode",
+        type=click.Choice(MODES),
+        default="hybrid",
+        envvar="QA_MODE",
+        show_default=True,
+        show_envvar=True,
+        help="Retrieval: dense (embeddings), keyword (BM25) or both fused.",
+    )(f)
 
 
-class ProgressBar:
-    """A tqdm bar per build stage, on stderr; silent when ``enabled`` is false."""
+def progress_option(f):
+    return click.option(
+        "--progress/--no-progress",
+        default=True,
+        help="Show progress: a bar on a terminal, a line per tenth of the work otherwise.",
+    )(f)
 
-    def __init__(self, enabled: bool):
-        self.enabled = enabled
-        self._bars: dict[str, object] = {}
 
-    def __call__(self, stage: str, done: int, total: int) -> None:
-        if not self.enabled:
-            return
-        from tqdm import tqdm
-
-        bar = self._bars.get(stage)
-        if bar is None:
-            bar = self._bars[stage] = tqdm(total=total, desc=stage, unit="item", file=sys.stderr, leave=False)
-        bar.n = done
-        bar.refresh()
-
-    def close(self) -> None:
-        for bar in self._bars.values():
-            bar.close()
+def load_assistant(corpus: Path, index_dir: Path, progress: bool, **options: Any) -> Assistant:
+    """The assistant with its index and model loaded (the index built or refreshed first when needed);
+    each corpus file that could not be used is named on stderr."""
+    assistant = Assistant(corpus, index_dir, **options)
+    with StageProgress(enabled=progress) as bar:
+        assistant.load(progress=bar)
+    report_skipped(assistant)
+    return assistant
 
 
 def report_skipped(assistant: Assistant) -> None:
@@ -69,12 +128,10 @@ def report_skipped(assistant: Assistant) -> None:
         click.echo(f"skipped {name}: {reason}", err=True)
 
 
-def fail(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(2)
+# -- commands -----------------------------------------------------------------------------------
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Shell, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="qa-offline")
 @click.option("-v", "--verbose", is_flag=True, help="Log what the library does.")
 def main(verbose: bool) -> None:
@@ -86,17 +143,12 @@ def main(verbose: bool) -> None:
 @corpus_option
 @index_option
 @click.option("--rebuild", is_flag=True, help="Re-embed every document instead of only the changed ones.")
-@click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
+@progress_option
 def index(corpus: Path, index_dir: Path, rebuild: bool, progress: bool) -> None:
     """Build or update the index (only added or changed documents are embedded)."""
     assistant = Assistant(corpus, index_dir)
-    bar = ProgressBar(progress)
-    try:
+    with StageProgress(enabled=progress) as bar:
         report = assistant.refresh(progress=bar, rebuild=rebuild)
-    except USER_ERRORS as exc:
-        fail(str(exc))
-    finally:
-        bar.close()
     report_skipped(assistant)
     click.echo(f"index {index_dir}: {report.summary()}")
 
@@ -107,25 +159,18 @@ def index(corpus: Path, index_dir: Path, rebuild: bool, progress: bool) -> None:
 @index_option
 @retrieval_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
-@click.option("--refresh/--no-refresh", default=True, show_default=True,
-              help="Rebuild the index first when it is missing or the corpus changed.")
+@click.option(
+    "--refresh/--no-refresh",
+    default=True,
+    show_default=True,
+    help="Rebuild the index first when it is missing or the corpus changed.",
+)
 def ask(question: str, corpus: Path, index_dir: Path, k: int, mode: str, as_json: bool, refresh: bool) -> None:
     """Answer QUESTION from the documents, with cited sources."""
-    assistant = Assistant(corpus, index_dir, auto_refresh=refresh)
-    bar = ProgressBar(not as_json and sys.stderr.isatty())
-    try:
-        assistant.load(progress=bar)
-        answer = assistant.ask(question, k=k, mode=mode)
-    except USER_ERRORS as exc:
-        fail(str(exc))
-    finally:
-        bar.close()
-    report_skipped(assistant)
+    assistant = load_assistant(corpus, index_dir, progress=not as_json and sys.stderr.isatty(), auto_refresh=refresh)
+    answer = assistant.ask(question, k=k, mode=mode)
     if as_json:
-        out = answer.to_dict()
-        click.echo(json.dumps({key: out[key] for key in (
-            "question", "answer", "short_answer", "abstained", "citations", "closest", "retrieved",
-            "confidence", "latency_ms")}, ensure_ascii=False, indent=2))
+        click.echo(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
     else:
         click.echo(format_answer(answer))
 
@@ -136,15 +181,7 @@ def ask(question: str, corpus: Path, index_dir: Path, k: int, mode: str, as_json
 @retrieval_options
 def chat(corpus: Path, index_dir: Path, k: int, mode: str) -> None:
     """Ask several questions in a row; follow-ups use the conversation ("new" starts over, an empty line quits)."""
-    assistant = Assistant(corpus, index_dir)
-    bar = ProgressBar(sys.stderr.isatty())
-    try:
-        assistant.load(progress=bar)
-    except USER_ERRORS as exc:
-        fail(str(exc))
-    finally:
-        bar.close()
-    report_skipped(assistant)
+    assistant = load_assistant(corpus, index_dir, progress=sys.stderr.isatty())
     history: list[Turn] = []
     while True:
         question = click.prompt("?", default="", show_default=False, prompt_suffix=" ").strip()
@@ -156,8 +193,8 @@ def chat(corpus: Path, index_dir: Path, k: int, mode: str) -> None:
             continue
         try:
             answer = assistant.ask(question, history=history, k=k, mode=mode)
-        except USER_ERRORS as exc:
-            click.echo(f"error: {exc}", err=True)
+        except UserError as exc:  # one bad question does not end the conversation
+            say_error(str(exc))
             continue
         history.append(Turn(question, answer))
         click.echo(format_answer(answer) + "\n")
@@ -172,17 +209,15 @@ def chat(corpus: Path, index_dir: Path, k: int, mode: str) -> None:
 def retrieve(query: str, corpus: Path, index_dir: Path, k: int, mode: str, as_json: bool) -> None:
     """Show the passages retrieved for QUERY, with their exact spans and scores."""
     assistant = Assistant(corpus, index_dir)
-    try:
-        hits = assistant.retrieve(query, k=k, mode=mode)
-    except USER_ERRORS as exc:
-        fail(str(exc))
-    for rank, hit in enumerate(hits, 1):
+    for rank, hit in enumerate(assistant.retrieve(query, k=k, mode=mode), 1):
         if as_json:
             click.echo(json.dumps({"rank": rank, **hit.to_dict(), "text": hit.chunk.text}, ensure_ascii=False))
         else:
             doc = assistant.document(hit.chunk.doc)
-            click.echo(f"{rank}. {doc.title} ({doc.date or 'undated'}) {hit.chunk.doc} "
-                       f"[{hit.chunk.start}:{hit.chunk.end}] score {hit.score:.3f}")
+            click.echo(
+                f"{rank}. {doc.title} ({doc.date or 'undated'}) {hit.chunk.doc} "
+                f"[{hit.chunk.start}:{hit.chunk.end}] score {hit.score:.3f}"
+            )
             click.echo(textwrap.indent(textwrap.fill(" ".join(hit.chunk.text.split()), 100), "   "))
 
 
@@ -192,9 +227,9 @@ def format_answer(answer: Answer) -> str:
     lines.append("Closest passages:" if answer.abstained else "Sources:")
     for c in sources:
         lines.append(f"[{c.n}] {c.title} ({c.date or 'undated'}), {c.doc}, characters {c.start}-{c.end}")
-        before = " ".join(c.text[:c.sentence_start - c.start].split())
+        before = " ".join(c.text[: c.sentence_start - c.start].split())
         sentence = " ".join(c.sentence.split())
-        after = " ".join(c.text[c.sentence_end - c.start:].split())
+        after = " ".join(c.text[c.sentence_end - c.start :].split())
         marked = " ".join(p for p in (_tail(before), f">>> {sentence} <<<", _head(after)) if p)
         lines.append(textwrap.indent(textwrap.fill(marked, 96), "    "))
     lines.append(f"({answer.latency_ms:.0f} ms)")
@@ -211,101 +246,162 @@ def _head(text: str, words: int = 25) -> str:
     return " ".join(parts[:words]) + (" …" if len(parts) > words else "")
 
 
-
 @main.command("eval")
 @click.argument("questions", required=False, type=click.Path(path_type=Path))
 @corpus_option
 @index_option
 @retrieval_options
-@click.option("--out", type=click.Path(path_type=Path),
-              help="Run folder (default: runs/<timestamp>/). A folder holding an interrupted run with the same "
-                   "settings is resumed.")
-@click.option("--resume", is_flag=True,
-              help="Continue the most recently started run under runs/ (unless --out is given).")
-@click.option("--compare", nargs=2, type=click.Path(path_type=Path), metavar="RUN_A RUN_B",
-              help="Compare two run folders: metric deltas and the questions whose outcome changed "
-                   "(written to --out, default RUN_B).")
-@click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    help="Run folder (default: runs/<timestamp>/). A folder holding an interrupted run with the same "
+    "settings is resumed.",
+)
+@click.option(
+    "--resume", is_flag=True, help="Continue the most recently started run under runs/ (unless --out is given)."
+)
+@click.option(
+    "--compare",
+    "runs",
+    nargs=2,
+    type=click.Path(path_type=Path),
+    metavar="RUN_A RUN_B",
+    help="Compare two run folders: metric deltas and the questions whose outcome changed "
+    "(written to --out, default RUN_B).",
+)
+@progress_option
 @click.option("--json", "as_json", is_flag=True, help="Print the summary (or comparison) as JSON.")
 @click.pass_context
-def eval_command(ctx: click.Context, questions: Path | None, corpus: Path, index_dir: Path, k: int, mode: str,
-                 out: Path | None, resume: bool, compare: tuple[Path, Path] | None, progress: bool,
-                 as_json: bool) -> None:
+def eval_command(
+    ctx: click.Context,
+    questions: Path | None,
+    corpus: Path,
+    index_dir: Path,
+    k: int,
+    mode: str,
+    out: Path | None,
+    resume: bool,
+    runs: tuple[Path, Path] | None,
+    progress: bool,
+    as_json: bool,
+) -> None:
     """Score the assistant on QUESTIONS: JSON Lines (questions or conversations), SQuAD JSON or CSV.
 
     Writes results.jsonl (one line per question, as it goes), summary.json,
     report.md and report.html to the run folder. A corpus other than the
     project's gets its own index, cached by content under ~/.cache/qa/.
     """
-    from qa import evaluate
-    from qa.questions import load_questions
-    from qa.report import compare_markdown, summary_text
-
-    if compare:
+    if runs:
         if questions:
             fail("give either QUESTIONS or --compare RUN_A RUN_B, not both")
-        try:
-            comparison = evaluate.compare(*compare)
-        except USER_ERRORS as exc:
-            fail(str(exc))
-        target = out or compare[1]
-        target.mkdir(parents=True, exist_ok=True)
-        stem = f"compare-{compare[0].resolve().name}-vs-{compare[1].resolve().name}"
-        text = compare_markdown(comparison)
-        (target / f"{stem}.json").write_text(json.dumps(comparison.to_dict(), indent=2, ensure_ascii=False) + "\n",
-                                             encoding="utf-8")
-        (target / f"{stem}.md").write_text(text, encoding="utf-8")
-        click.echo(json.dumps(comparison.to_dict(), indent=2, ensure_ascii=False) if as_json else text.rstrip())
+        compare_command(*runs, out=out, as_json=as_json)
         return
     if questions is None:
         fail("give a question file (QUESTIONS) or --compare RUN_A RUN_B")
     if out is None and resume:
-        started = sorted(evaluate.DEFAULT_RUNS.glob(f"*/{evaluate.SETTINGS}"), key=lambda p: p.stat().st_mtime)
+        started = sorted(DEFAULT_RUNS.glob(f"*/{SETTINGS}"), key=lambda p: p.stat().st_mtime)
         if not started:
-            fail(f"no run to resume under {evaluate.DEFAULT_RUNS}: run without --resume")
+            fail(f"no run to resume under {DEFAULT_RUNS}: run without --resume")
         out = started[-1].parent
-    out = out or evaluate.DEFAULT_RUNS / time.strftime("%Y%m%d-%H%M%S")
+    out = out or DEFAULT_RUNS / time.strftime("%Y%m%d-%H%M%S")
     own_index = ctx.get_parameter_source("index_dir") is click.core.ParameterSource.DEFAULT
     if own_index and corpus.exists() and corpus.resolve() != DEFAULT_CORPUS.resolve():
-        index_dir = evaluate.cached_index(corpus)
-    build_bar, question_bar = ProgressBar(progress), QuestionBar(progress)
+        index_dir = cached_index(corpus)
+    question_set = load_questions(questions)
+    assistant = load_assistant(corpus, index_dir, progress=progress)
     try:
-        question_set = load_questions(questions)
-        assistant = Assistant(corpus, index_dir).load(progress=build_bar)
-        build_bar.close()
-        summary = evaluate.run_eval(assistant, question_set, out, k=k, mode=mode, progress=question_bar)
+        with Progress("questions", unit="q", enabled=progress) as bar:
+            summary = run_eval(assistant, question_set, out, k=k, mode=mode, progress=bar)
     except KeyboardInterrupt:
         fail(f"interrupted: the answers so far are in {out}; run again with --out {out} to continue")
-    except USER_ERRORS as exc:
-        fail(str(exc))
-    finally:
-        build_bar.close()
-        question_bar.close()
     for qid, problem in summary.evidence_not_found:
         click.echo(f"evidence not found for {qid}: {problem}", err=True)
     click.echo(json.dumps(summary.to_dict(), indent=2, ensure_ascii=False) if as_json else summary_text(summary))
 
 
-class QuestionBar:
-    """A tqdm bar over the questions of an evaluation (rate and time left), on stderr."""
+def compare_command(run_a: Path, run_b: Path, out: Path | None, as_json: bool) -> None:
+    """``qa eval --compare``: write the comparison beside the runs (or to ``out``) and print it."""
+    comparison = compare(run_a, run_b)
+    target = out or run_b
+    target.mkdir(parents=True, exist_ok=True)
+    stem = f"compare-{run_a.resolve().name}-vs-{run_b.resolve().name}"
+    as_dict = json.dumps(comparison.to_dict(), indent=2, ensure_ascii=False)
+    text = compare_markdown(comparison)
+    (target / f"{stem}.json").write_text(as_dict + "\n", encoding="utf-8")
+    (target / f"{stem}.md").write_text(text, encoding="utf-8")
+    click.echo(as_dict if as_json else text.rstrip())
 
-    def __init__(self, enabled: bool):
-        self.enabled = enabled
-        self._bar = None
 
-    def __call__(self, done: int, total: int) -> None:
-        if not self.enabled:
-            return
-        from tqdm import tqdm
+@main.command("serve")
+@corpus_option
+@index_option
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    envvar="QA_HOST",
+    show_default=True,
+    show_envvar=True,
+    help="Address to listen on; 127.0.0.1 is this machine only.",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=7860,
+    envvar="QA_PORT",
+    show_default=True,
+    show_envvar=True,
+    help="Port to listen on.",
+)
+@click.option(
+    "--feedback",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=DEFAULT_FEEDBACK,
+    envvar="QA_FEEDBACK",
+    show_default="feedback.jsonl",
+    show_envvar=True,
+    help="JSON Lines file that thumbs up/down are appended to.",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 64),
+    default=4,
+    show_default=True,
+    help="Questions answered at the same time.",
+)
+@progress_option
+@click.option("-v", "--verbose", is_flag=True, help="Log what the library does (as `qa -v serve`).")
+def serve_command(
+    corpus: Path, index_dir: Path, host: str, port: int, feedback: Path, concurrency: int, progress: bool, verbose: bool
+) -> None:
+    """Serve the chat in the browser: ask, read the cited articles, add documents, evaluate.
 
-        if self._bar is None:
-            self._bar = tqdm(total=total, initial=done, desc="questions", unit="q", file=sys.stderr)
-        self._bar.n = done
-        self._bar.refresh()
+    Loads the index first (building or refreshing it when needed) and the model,
+    so the first answer is prompt, then prints "Ready: ..." with the address.
+    `python app.py` runs this command.
+    """
+    started = time.perf_counter()
+    if verbose:
+        configure_logging(verbose)
+    from qa.app import build_app, serve  # Gradio takes seconds to import; only this command needs it
 
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
+    click.echo(f"Loading the index {index_dir} (building or refreshing it if needed)…", err=True)
+    assistant = load_assistant(corpus, index_dir, progress=progress)
+    demo = build_app(assistant, feedback)
+    try:
+        _, url, _ = serve(
+            demo,
+            host,
+            port,
+            concurrency=concurrency,
+            max_file_size=assistant.max_file_bytes,
+            prevent_thread_lock=True,
+            quiet=True,
+        )
+    except OSError as exc:  # the port is taken, or the address is not this machine's
+        raise UserError(f"cannot serve on {host}:{port}: {exc}") from None
+    loaded = time.perf_counter() - started
+    click.echo(f"Ready: {len(assistant.documents())} documents at {url} (index and model loaded in {loaded:.1f} s)")
+    demo.block_thread()
 
 
 if __name__ == "__main__":

@@ -49,8 +49,9 @@ _BOILERPLATE = re.compile(
 )
 _IMAGE_LEFTOVER = re.compile(r"(?:^!\[.*\]\(.*\)$)|(?:\.(?:jpe?g|png|gif|webp|svg|avif)\)?\s*$)", re.I)
 _URL_ONLY = re.compile(r"^\(?https?://\S+\)?$")
-_PHOTO_CREDIT = re.compile(r"\((?:[^()]*\b(?:photo|image|via ap|getty|reuters|afp|ap photo|credit)\b[^()]*)\)\s*$",
-                           re.I)
+_PHOTO_CREDIT = re.compile(
+    r"\((?:[^()]*\b(?:photo|image|via ap|getty|reuters|afp|ap photo|credit)\b[^()]*)\)\s*$", re.I
+)
 _MD_HEADING = re.compile(r"^#{1,6}\s+")
 _SECTION_LABEL = re.compile(r"^[A-Z]{3,}(?: [A-Z]{3,})?:\s+")
 _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
@@ -98,8 +99,11 @@ def load_corpus(path: Path | str, max_bytes: int = MAX_FILE_BYTES) -> LoadResult
                 text = _read_text(file, rel, result, max_bytes)
                 if text is not None:
                     meta = overrides.get(rel, {})
-                    result.documents.append(make_document(rel, text, meta.get("title"), meta.get("date"),
-                                                          extra_hash=json.dumps(meta, sort_keys=True)))
+                    result.documents.append(
+                        make_document(
+                            rel, text, meta.get("title"), meta.get("date"), extra_hash=json.dumps(meta, sort_keys=True)
+                        )
+                    )
     for name, reason in result.skipped:
         log.warning("skipped %s: %s", name, reason)
     return result
@@ -156,7 +160,7 @@ def _load_jsonl(file: Path, rel: str, result: LoadResult, max_bytes: int) -> Non
             if not isinstance(text, str) or not text.strip():
                 raise ValueError("empty text")
         except (ValueError, KeyError, TypeError) as exc:
-            result.skipped.append((f"{rel}:{number}", f"bad record ({exc}); expected {{\"id\", \"title\", \"text\"}}"))
+            result.skipped.append((f"{rel}:{number}", f'bad record ({exc}); expected {{"id", "title", "text"}}'))
             continue
         result.documents.append(make_document(doc_id, text, record.get("title"), record.get("date")))
 
@@ -168,23 +172,25 @@ def _read_metadata(root: Path, result: LoadResult) -> dict[str, dict]:
     try:
         data = json.loads(file.read_text(encoding="utf-8"))
         if not isinstance(data, dict):
-            raise ValueError("expected an object mapping file names to {\"title\", \"date\"}")
+            raise ValueError('expected an object mapping file names to {"title", "date"}')
         return {str(k): v for k, v in data.items() if isinstance(v, dict)}
     except (ValueError, OSError) as exc:
         result.skipped.append((METADATA_FILE, f"ignored: {exc}"))
         return {}
 
 
-def make_document(doc: str, text: str, title: str | None = None, date: str | None = None,
-                  extra_hash: str = "") -> Document:
+def make_document(
+    doc: str, text: str, title: str | None = None, date: str | None = None, extra_hash: str = ""
+) -> Document:
     """Clean ``text`` and build its ``Document``; explicit title/date win over detected ones."""
     segments, found_title, found_date = clean(text)
     if not segments:
         segments = ((0, len(text)),)
     title = (title or "").strip() or found_title or derive_title(text, segments) or Path(doc).stem
     digest = hashlib.sha256((text + "\0" + (title or "") + "\0" + (date or "") + extra_hash).encode()).hexdigest()
-    return Document(doc=doc, title=title, date=date or found_date, text=text,
-                    segments=tuple(segments), content_hash=digest[:32])
+    return Document(
+        doc=doc, title=title, date=date or found_date, text=text, segments=tuple(segments), content_hash=digest[:32]
+    )
 
 
 def clean(text: str) -> tuple[list[tuple[int, int]], str | None, str | None]:
@@ -200,7 +206,7 @@ def clean(text: str) -> tuple[list[tuple[int, int]], str | None, str | None]:
         if not stripped:
             continue  # blank lines separate paragraphs, not segments
         found = find_date(stripped)
-        if in_header and found and _DATE_ONLY_LINE.match(stripped[:found[1]] + stripped[found[2]:]):
+        if in_header and found and _DATE_ONLY_LINE.match(stripped[: found[1]] + stripped[found[2] :]):
             date = date or found[0]  # a date line in the header: "3/25/2022", "Updated: ..."
             keep.append(None)
             continue
@@ -216,7 +222,7 @@ def clean(text: str) -> tuple[list[tuple[int, int]], str | None, str | None]:
             cut = line.start + found[2]
             while cut < line.end and text[cut].isspace():
                 cut += 1
-            keep.append(_Line(cut, line.end, text[cut:line.end]) if cut < line.end else None)
+            keep.append(_Line(cut, line.end, text[cut : line.end]) if cut < line.end else None)
             continue
         if in_header and _is_header_line(stripped):
             if title is None and line.words >= 2 and not found:
@@ -260,14 +266,15 @@ def find_date(text: str) -> tuple[str, int, int] | None:
     return best
 
 
-def derive_title(text: str, segments: tuple[tuple[int, int], ...] | list[tuple[int, int]],
-                 max_words: int = 14) -> str | None:
+def derive_title(
+    text: str, segments: tuple[tuple[int, int], ...] | list[tuple[int, int]], max_words: int = 14
+) -> str | None:
     """A readable title from the first sentence of the body."""
     if not segments:
         return None
-    first = text[segments[0][0]:segments[0][1]].split("\n", 1)[0]
+    first = text[segments[0][0] : segments[0][1]].split("\n", 1)[0]
     bullet = BULLET.match(first)
-    first = first[bullet.end():].strip() if bullet else first.strip()
+    first = first[bullet.end() :].strip() if bullet else first.strip()
     sentence = re.split(r"(?<=[.!?])\s+", first, maxsplit=1)[0].rstrip(".!? ")
     words = sentence.split()
     if not words:
@@ -299,8 +306,13 @@ def _is_header_line(line: str) -> bool:
     """Short unpunctuated lines before the article body: headline, byline, dates."""
     if BULLET.match(line):
         return False
-    return len(_WORD.findall(line)) <= 15 and not line.rstrip().endswith((".", "!", "?", '"', "”", ":")) \
-        or _DATE_ONLY_LINE.match(line) is not None or line.rstrip().endswith(":") and len(line) < 20
+    return (
+        len(_WORD.findall(line)) <= 15
+        and not line.rstrip().endswith((".", "!", "?", '"', "”", ":"))
+        or _DATE_ONLY_LINE.match(line) is not None
+        or line.rstrip().endswith(":")
+        and len(line) < 20
+    )
 
 
 def _month_key(name: str) -> str:

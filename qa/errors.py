@@ -51,5 +51,9 @@ class RunMismatch(UserError):
     """An evaluation's output folder holds a run made with other settings."""
 
 
+class ModelMissing(UserError):
+    """A bundled model's files are not where its package should have put them."""
+
+
 class FeedbackError(UserError):
     """A feedback record cannot be written where asked."""

@@ -24,15 +24,23 @@ class QARetriever(BaseRetriever):
 
     model_config = {"arbitrary_types_allowed": True}
 
-    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun
-                                ) -> list[LCDocument]:
+    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[LCDocument]:
         out = []
         for hit in self.assistant.retrieve(query, k=self.k, mode=self.mode, where=self.where):
             doc = self.assistant.document(hit.chunk.doc)
-            out.append(LCDocument(
-                page_content=hit.chunk.text,
-                id=hit.chunk.id,
-                metadata={"source": doc.doc, "title": doc.title, "date": doc.date, "start": hit.chunk.start,
-                          "end": hit.chunk.end, "score": hit.score, "chunk_id": hit.chunk.id},
-            ))
+            out.append(
+                LCDocument(
+                    page_content=hit.chunk.text,
+                    id=hit.chunk.id,
+                    metadata={
+                        "source": doc.doc,
+                        "title": doc.title,
+                        "date": doc.date,
+                        "start": hit.chunk.start,
+                        "end": hit.chunk.end,
+                        "score": hit.score,
+                        "chunk_id": hit.chunk.id,
+                    },
+                )
+            )
         return out

@@ -9,7 +9,8 @@ NOISY = ("bm25s", "faiss.loader", "sentence_transformers", "httpx")
 
 
 def configure_logging(verbose: bool = False) -> None:
-    level = logging.INFO if verbose else logging.WARNING
-    logging.basicConfig(level=level, format="%(levelname)s %(message)s")
+    """Warnings only, or what the library does when ``verbose``; calling again changes the level."""
+    logging.basicConfig(format="%(levelname)s %(message)s")
+    logging.getLogger().setLevel(logging.INFO if verbose else logging.WARNING)
     for name in NOISY:
         logging.getLogger(name).setLevel(logging.WARNING)

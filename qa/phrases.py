@@ -14,39 +14,57 @@ from qa.text import MONTH, normalize, terms
 
 SHORT_WINDOW = 50  # characters either side of a short-answer phrase in which question words count
 
-_NUMBER_WORDS = ("one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
-                 "sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety "
-                 "hundred thousand million billion trillion dozen dozens").split()
+_NUMBER_WORDS = (
+    "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+    "sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety "
+    "hundred thousand million billion trillion dozen dozens"
+).split()
 _NUMBER = re.compile(
     r"(?:[$€£¥]\s?)?\b\d[\d,]*(?:\.\d+)?(?:\s?(?:%|percent|per cent|million|billion|trillion|thousand))?"
-    r"|\b(?:" + "|".join(_NUMBER_WORDS) + r")(?:[- ](?:" + "|".join(_NUMBER_WORDS) + r"))*\b", re.I)
+    r"|\b(?:" + "|".join(_NUMBER_WORDS) + r")(?:[- ](?:" + "|".join(_NUMBER_WORDS) + r"))*\b",
+    re.I,
+)
 _DATE = re.compile(
-    MONTH + r"\s+\d{1,2}(?:st|nd|rd|th)?,?\s+\d{4}\b|" + MONTH + r"\s+\d{4}\b|"
-    + MONTH + r"\s+\d{1,2}(?:st|nd|rd|th)?\b|\b\d{1,2}\s+" + MONTH + r"(?:,?\s+\d{4})?\b|"
-    r"\b\d{1,2}/\d{1,2}/\d{2,4}\b|\b(?:1[5-9]|20)\d\d\b")
+    MONTH
+    + r"\s+\d{1,2}(?:st|nd|rd|th)?,?\s+\d{4}\b|"
+    + MONTH
+    + r"\s+\d{4}\b|"
+    + MONTH
+    + r"\s+\d{1,2}(?:st|nd|rd|th)?\b|\b\d{1,2}\s+"
+    + MONTH
+    + r"(?:,?\s+\d{4})?\b|"
+    r"\b\d{1,2}/\d{1,2}/\d{2,4}\b|\b(?:1[5-9]|20)\d\d\b"
+)
 YEAR = re.compile(r"\b(?:19|20)\d\d\b")
 _NAME = re.compile(r"\b[A-Z][\w’'-]+(?:\s+(?:of|de|van|von|the|al|bin)?\s*[A-Z][\w’'-]+)*")
-_PERSON_NOUNS = (r"(?:person|people|man|woman|minister|president|leader|spokesman|spokeswoman|spokesperson|"
-                 r"official|executive|member|head|chief|director|ambassador|secretary|premier|king|queen|"
-                 r"author|founder|ceo|chairman|player|general|officer|politician|lawmaker|senator)")
+_PERSON_NOUNS = (
+    r"(?:person|people|man|woman|minister|president|leader|spokesman|spokeswoman|spokesperson|"
+    r"official|executive|member|head|chief|director|ambassador|secretary|premier|king|queen|"
+    r"author|founder|ceo|chairman|player|general|officer|politician|lawmaker|senator)"
+)
 
 
 def expected_type(question: str) -> str | None:
     """The kind of phrase the question asks for: number, date, person, or None."""
     q = question.lower()
-    if re.search(r"\bhow (?:many|much|large|big|long|far|old)\b|\bwhat (?:(?:was|is|were|are) )?(?:the )?"
-                 r"(?:number|percentage|amount|share|value|size|total|cost|price)\b", q):
+    if re.search(
+        r"\bhow (?:many|much|large|big|long|far|old)\b|\bwhat (?:(?:was|is|were|are) )?(?:the )?"
+        r"(?:number|percentage|amount|share|value|size|total|cost|price)\b",
+        q,
+    ):
         return "number"
     if re.search(r"\bwhen\b|\b(?:what|which|on what) (?:date|day|year|month)\b|\bsince when\b", q):
         return "date"
-    if re.search(r"\bwho(?:m|se)?\b", q) or re.search(r"\b(?:which|what)\s+(?:\w+\s+){0,3}"
-                                                      + _PERSON_NOUNS + r"s?\b", q):
+    if re.search(r"\bwho(?:m|se)?\b", q) or re.search(
+        r"\b(?:which|what)\s+(?:\w+\s+){0,3}" + _PERSON_NOUNS + r"s?\b", q
+    ):
         return "person"
     return None
 
 
 # Capitalised words that start, end or make up names of things other than people.
-_NOT_NAME = frozenset("""
+_NOT_NAME = frozenset(
+    """
 the a an in on at of for and but by from to as with this that these those it its he she they we i
 foreign prime minister ministry president vice deputy general director secretary ambassador agency
 corporation company corp inc ltd council committee party government federation republic kingdom union
@@ -56,9 +74,12 @@ european western eastern northern southern north south east west central new old
 mrs ms dr sir king queen prince lord chief head senior junior former current state city county river
 mount lake island islands sea ocean gulf bay street road january february march april may june july
 august september october november december monday tuesday wednesday thursday friday saturday sunday
-""".split())
-_TITLES = frozenset("minister president mr mrs ms dr sir king queen premier chancellor secretary general "
-                    "ambassador senator governor mayor spokesman director chairman".split())
+""".split()
+)
+_TITLES = frozenset(
+    "minister president mr mrs ms dr sir king queen premier chancellor secretary general "
+    "ambassador senator governor mayor spokesman director chairman".split()
+)
 _CAPS = re.compile(r"[A-Z][\w’'-]*(?:\s+[A-Z][\w’'-]*)*")
 
 
@@ -88,12 +109,12 @@ def has_type(text: str, kind: str | None, question: str) -> bool:
         return True
     q = normalize(question).lower()
     if kind == "number":
-        return any(m.group().strip().lower() not in q for m in _NUMBER.finditer(text)
-                   if not YEAR.fullmatch(m.group().strip()))
+        return any(
+            m.group().strip().lower() not in q for m in _NUMBER.finditer(text) if not YEAR.fullmatch(m.group().strip())
+        )
     if kind == "date":
         return any(m.group().lower() not in q for m in _DATE.finditer(text))
     return any(text[s:e].lower() not in q for s, e in person_names(text))
-
 
 
 def extract_short(question: str, sentences: list[str]) -> str | None:
@@ -118,7 +139,7 @@ def extract_short(question: str, sentences: list[str]) -> str | None:
             phrase = text[start:end].strip(" ,.")
             if not phrase or phrase.lower() in q or (kind == "number" and YEAR.fullmatch(phrase)):
                 continue
-            if kind == "number" and re.search(MONTH + r"\s*$", text[max(0, start - 12):start]):
+            if kind == "number" and re.search(MONTH + r"\s*$", text[max(0, start - 12) : start]):
                 continue  # the day of a date, not a count
             if kind not in ("number", "date") and set(terms(phrase)) <= q_terms:
                 continue

@@ -26,8 +26,14 @@ LOG_STEPS = 10  # and one per tenth of the work
 class Progress:
     """Report ``done`` of ``total``; silent when not ``enabled``."""
 
-    def __init__(self, desc: str, unit: str = "item", enabled: bool = True, stream: TextIO | None = None,
-                 live: bool | None = None):
+    def __init__(
+        self,
+        desc: str,
+        unit: str = "item",
+        enabled: bool = True,
+        stream: TextIO | None = None,
+        live: bool | None = None,
+    ):
         self.desc = desc
         self.unit = unit
         self.enabled = enabled
@@ -35,6 +41,7 @@ class Progress:
         self.live = _is_terminal(self.stream) if live is None else live
         self._bar = None
         self._started = time.monotonic()
+        self._first_done: int | None = None  # the rate counts from the first report, which may resume work
         self._last_time = 0.0
         self._last_step = -1
         self._done = self._total = 0
@@ -53,14 +60,15 @@ class Progress:
         if self._bar is None:
             from tqdm import tqdm
 
-            self._bar = tqdm(total=total, initial=done, desc=self.desc, unit=self.unit, file=self.stream,
-                             leave=False)
+            self._bar = tqdm(total=total, initial=done, desc=self.desc, unit=self.unit, file=self.stream, leave=False)
         self._bar.total = total
         self._bar.n = done
         self._bar.refresh()
 
     def _line(self, done: int, total: int) -> None:
         now = time.monotonic()
+        if self._first_done is None:
+            self._first_done, self._started = done, now
         step = done * LOG_STEPS // total if total else LOG_STEPS
         finished = total > 0 and done >= total
         if finished and self._finished:
@@ -69,10 +77,11 @@ class Progress:
             self._last_step, self._last_time = step, now
             self._finished = finished
             elapsed = now - self._started
-            rate = f", {done / elapsed:.1f} {self.unit}/s" if elapsed > 0 and done else ""
+            rate = f", {(done - self._first_done) / elapsed:.1f} {self.unit}/s" if elapsed >= 1 else ""
             share = f" ({100 * done / total:.0f}%)" if total else ""
-            print(f"{self.desc}: {done}/{total} {self.unit}{share}, {elapsed:.0f} s{rate}", file=self.stream,
-                  flush=True)
+            print(
+                f"{self.desc}: {done}/{total} {self.unit}{share}, {elapsed:.0f} s{rate}", file=self.stream, flush=True
+            )
 
     def close(self) -> None:
         if self._bar is not None:

@@ -21,12 +21,33 @@ class Document:
     segments: tuple[tuple[int, int], ...]  # spans of body text kept after cleaning
     content_hash: str
 
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Document:
+        return cls(
+            doc=d["doc"],
+            title=d["title"],
+            date=d["date"],
+            text=d["text"],
+            segments=tuple((int(s), int(e)) for s, e in d["segments"]),
+            content_hash=d["content_hash"],
+        )
+
 
 @dataclass(frozen=True)
 class Sentence:
     doc: str
     start: int
     end: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Sentence:
+        return cls(doc=d["doc"], start=int(d["start"]), end=int(d["end"]))
 
 
 @dataclass(frozen=True)
@@ -41,6 +62,10 @@ class Chunk:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Chunk:
+        return cls(id=d["id"], doc=d["doc"], start=int(d["start"]), end=int(d["end"]), text=d["text"])
 
 
 @dataclass(frozen=True)
@@ -75,8 +100,9 @@ class HitRef:
 
     @classmethod
     def from_dict(cls, d: dict) -> HitRef:
-        return cls(doc=d["doc"], chunk_id=d["chunk_id"], start=int(d["start"]), end=int(d["end"]),
-                   score=float(d["score"]))
+        return cls(
+            doc=d["doc"], chunk_id=d["chunk_id"], start=int(d["start"]), end=int(d["end"]), score=float(d["score"])
+        )
 
 
 @dataclass(frozen=True)
@@ -97,7 +123,7 @@ class Citation:
 
     @property
     def sentence(self) -> str:
-        return self.text[self.sentence_start - self.start:self.sentence_end - self.start]
+        return self.text[self.sentence_start - self.start : self.sentence_end - self.start]
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -108,9 +134,18 @@ class Citation:
     def from_dict(cls, d: dict) -> Citation:
         """Read back what ``to_dict`` wrote (older records without the sentence span cite the whole passage)."""
         start, end = int(d["start"]), int(d["end"])
-        return cls(n=int(d["n"]), doc=d["doc"], title=d.get("title", ""), date=d.get("date"),
-                   chunk_id=d["chunk_id"], start=start, end=end, text=d["text"],
-                   sentence_start=int(d.get("sentence_start", start)), sentence_end=int(d.get("sentence_end", end)))
+        return cls(
+            n=int(d["n"]),
+            doc=d["doc"],
+            title=d.get("title", ""),
+            date=d.get("date"),
+            chunk_id=d["chunk_id"],
+            start=start,
+            end=end,
+            text=d["text"],
+            sentence_start=int(d.get("sentence_start", start)),
+            sentence_end=int(d.get("sentence_end", end)),
+        )
 
 
 @dataclass(frozen=True)
@@ -147,3 +182,51 @@ class Answer:
             "confidence": round(self.confidence, 4),
             "latency_ms": round(self.latency_ms, 2),
         }
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """The embedding model an index was built with."""
+
+    name: str
+    dimension: int
+    max_tokens: int
+
+
+@dataclass(frozen=True)
+class DocumentEntry:
+    """What an index remembers of one document: enough to tell whether it changed."""
+
+    hash: str
+    title: str
+    date: str | None
+    chunks: int
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """``manifest.json`` of an index build."""
+
+    schema_version: int
+    model: ModelInfo
+    chunking: dict  # ChunkSettings.to_dict()
+    fingerprint: str  # hash of every document's content hash
+    created: str  # UTC, ISO 8601
+    counts: dict[str, int]  # documents, chunks, sentences
+    documents: dict[str, DocumentEntry]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Manifest:
+        """Raises ``KeyError``/``TypeError`` when a field is missing or of the wrong kind."""
+        return cls(
+            schema_version=d["schema_version"],
+            model=ModelInfo(**d["model"]),
+            chunking=dict(d["chunking"]),
+            fingerprint=d["fingerprint"],
+            created=d["created"],
+            counts=dict(d["counts"]),
+            documents={k: DocumentEntry(**v) for k, v in d["documents"].items()},
+        )

@@ -1,22 +1,21 @@
-"""Retrieval: dense (FAISS), keyword (BM25) and their fusion."""
+"""Retrieval: dense (a vector index), keyword (a keyword index) and their fusion."""
 
 from __future__ import annotations
 
-import math
-from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-import bm25s
-import faiss
 import numpy as np
 
-from qa.chunking import embedding_text
-from qa.embed import Embedder
-from qa.records import Hit
-from qa.store import IndexData
-from qa.text import normalize, terms
+from qa.errors import QuestionError
+from qa.records import Chunk, Hit
+from qa.stages import KeywordIndex, VectorIndex
+from qa.text import terms
 
 MODES = ("hybrid", "dense", "keyword")
+HYBRID_ALPHA = 0.5  # dense and keyword scores count alike in hybrid fusion (min-max and max normalised)
+POOL_MIN = 50  # candidates each retriever contributes before fusion, at least...
+POOL_PER_K = 4  # ...or this many per passage asked for
 
 
 @dataclass(frozen=True)
@@ -33,9 +32,9 @@ class Filter:
         if self.date_from or self.date_to:
             if not date:
                 return False
-            if self.date_from and date[:len(self.date_from)] < self.date_from:
+            if self.date_from and date[: len(self.date_from)] < self.date_from:
                 return False
-            if self.date_to and date[:len(self.date_to)] > self.date_to:
+            if self.date_to and date[: len(self.date_to)] > self.date_to:
                 return False
         return True
 
@@ -45,49 +44,51 @@ class Filter:
 
 
 class Retriever:
-    """Ranks the chunks of one loaded index for a query."""
+    """Ranks the chunks of one index for a query: dense, keyword, or both fused.
 
-    def __init__(self, data: IndexData, embedder: Embedder, alpha: float = 0.5):
-        self.data = data
-        self.embedder = embedder
+    It is handed its stages (a ``VectorIndex`` of the chunks and a ``KeywordIndex`` of
+    their texts, both addressed by row) and the chunk records; it encodes nothing
+    itself: the pipeline passes the query's vector in.
+    """
+
+    def __init__(
+        self,
+        chunks: Sequence[Chunk],
+        dates: Mapping[str, str | None],
+        vectors: VectorIndex,
+        keywords: KeywordIndex,
+        alpha: float = HYBRID_ALPHA,
+    ):
+        self.chunks = chunks
+        self.dates = dates  # document id -> date, for date filters
+        self.vectors = vectors
+        self.keywords = keywords
         self.alpha = alpha  # weight of the dense score in hybrid fusion
-        chunk_terms = [terms(embedding_text(data.documents[c.doc].title, c.text)) for c in data.chunks]
-        self._bm25 = bm25s.BM25()
-        self._bm25.index(chunk_terms, show_progress=False)
-        self._vocab = set(self._bm25.vocab_dict)
-        df = Counter(t for ts in chunk_terms for t in set(ts))
-        n = max(len(chunk_terms), 1)
-        self.idf = {t: math.log(1 + (n - f + 0.5) / (f + 0.5)) for t, f in df.items()}
-        self.default_idf = math.log(1 + (n + 0.5) / 0.5)
-
-    def encode_query(self, query: str) -> np.ndarray:
-        return self.embedder.encode([normalize(query)])[0]
 
     def keyword_scores(self, query: str) -> np.ndarray:
-        q = [t for t in terms(query) if t in self._vocab]
-        if not q or not self.data.chunks:
-            return np.zeros(len(self.data.chunks), dtype=np.float32)
-        return np.asarray(self._bm25.get_scores(q), dtype=np.float32)
+        return self.keywords.scores(terms(query))
 
-    def search(self, query: str, k: int = 5, mode: str = "hybrid", where: Filter | None = None,
-               query_vector: np.ndarray | None = None) -> list[Hit]:
+    def search(
+        self, query: str, query_vector: np.ndarray | None, k: int = 5, mode: str = "hybrid", where: Filter | None = None
+    ) -> list[Hit]:
+        """The ``k`` best chunks; ``query_vector`` is needed unless ``mode`` is keyword."""
         if mode not in MODES:
-            raise ValueError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
-        n = len(self.data.chunks)
+            raise QuestionError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
+        n = len(self.chunks)
         if n == 0 or k <= 0:
             return []
         allowed = self._allowed(where)
         if allowed is not None and not len(allowed):
             return []
-        pool = min(n, max(50, 4 * k))
+        pool = min(n, max(POOL_MIN, POOL_PER_K * k))
         cands: set[int] = set()
         dense = keyword = None
         if mode in ("hybrid", "dense"):
-            qv = self.encode_query(query) if query_vector is None else query_vector
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed)) if allowed is not None else None
-            _, ids = self.data.chunk_index.search(qv[None, :].astype(np.float32), pool, params=params)
-            cands.update(int(i) for i in ids[0] if i >= 0)
-            dense = qv
+            if query_vector is None:
+                raise ValueError("dense and hybrid retrieval need the query's vector")
+            ids, _ = self.vectors.search(query_vector, pool, allowed)
+            cands.update(int(i) for i in ids)
+            dense = query_vector
         if mode in ("hybrid", "keyword"):
             keyword = self.keyword_scores(query)
             if allowed is not None:
@@ -101,7 +102,7 @@ class Retriever:
         if not cands:
             return []
         rows = np.fromiter(cands, dtype=np.int64)
-        d_scores = self.data.chunk_vectors[rows] @ dense if dense is not None else None
+        d_scores = self.vectors.similarity(dense, rows) if dense is not None else None
         k_scores = np.maximum(keyword[rows], 0) if keyword is not None else None
         if mode == "dense":
             fused = d_scores
@@ -110,17 +111,22 @@ class Retriever:
         else:
             fused = self.alpha * _minmax(d_scores) + (1 - self.alpha) * _scale(k_scores)
         order = np.argsort(-fused, kind="stable")[:k]
-        return [Hit(chunk=self.data.chunks[int(rows[i])], score=float(fused[i]),
-                    dense=None if d_scores is None else float(d_scores[i]),
-                    keyword=None if k_scores is None else float(k_scores[i]))
-                for i in order]
+        return [
+            Hit(
+                chunk=self.chunks[int(rows[i])],
+                score=float(fused[i]),
+                dense=None if d_scores is None else float(d_scores[i]),
+                keyword=None if k_scores is None else float(k_scores[i]),
+            )
+            for i in order
+        ]
 
     def _allowed(self, where: Filter | None) -> np.ndarray | None:
         if where is None or not where.active:
             return None
-        docs = self.data.documents
-        return np.array([i for i, c in enumerate(self.data.chunks)
-                         if where.allows(c.doc, docs[c.doc].date)], dtype=np.int64)
+        return np.array(
+            [i for i, c in enumerate(self.chunks) if where.allows(c.doc, self.dates.get(c.doc))], dtype=np.int64
+        )
 
 
 def _minmax(x: np.ndarray) -> np.ndarray:

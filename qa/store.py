@@ -8,7 +8,7 @@ Layout of an index folder::
         manifest.json         schema, model, chunking settings, a hash per document
         documents.jsonl       Document records (text, title, date, body segments)
         chunks.jsonl          Chunk records, in FAISS row order
-        chunks.faiss          normalised passage embeddings (inner product = cosine)
+        chunks.faiss          normalised passage embeddings by row (inner product = cosine)
         sentences.jsonl       sentence spans, in FAISS row order
         sentences.faiss       normalised sentence embeddings, used to pick answer sentences
 
@@ -28,17 +28,18 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import faiss
 import numpy as np
 
+from qa.bm25_index import BM25Index
 from qa.chunking import ChunkSettings, chunk_document, embedding_text
-from qa.embed import Embedder
-from qa.errors import IndexMismatch, IndexMissing, IndexProblem, IndexStale
-from qa.records import Chunk, Document, Sentence
-from qa.text import normalize
+from qa.errors import CorpusError, IndexMismatch, IndexMissing
+from qa.faiss_index import FaissIndex
+from qa.records import Chunk, Document, DocumentEntry, Manifest, ModelInfo, Sentence
+from qa.stages import Embedder, KeywordIndex, VectorIndex
+from qa.text import normalize, terms
 
 log = logging.getLogger(__name__)
 
@@ -61,28 +62,33 @@ class BuildReport:
         return bool(self.added or self.changed or self.removed)
 
     def summary(self) -> str:
-        parts = [f"{self.chunks} chunks", f"{len(self.added)} added", f"{len(self.changed)} changed",
-                 f"{len(self.removed)} removed", f"{self.unchanged} unchanged",
-                 f"{self.embedded} chunks embedded in {self.seconds:.1f}s"]
+        parts = [
+            f"{self.chunks} chunks",
+            f"{len(self.added)} added",
+            f"{len(self.changed)} changed",
+            f"{len(self.removed)} removed",
+            f"{self.unchanged} unchanged",
+            f"{self.embedded} chunks embedded in {self.seconds:.1f}s",
+        ]
         return ", ".join(parts)
 
 
 @dataclass
 class IndexData:
-    """A loaded index: records and vectors, row-aligned."""
+    """A loaded index: the records, and the stages that search them (ids are row numbers)."""
 
     path: Path
-    manifest: dict
+    manifest: Manifest
     documents: dict[str, Document]
     chunks: list[Chunk]
-    chunk_index: faiss.Index
-    chunk_vectors: np.ndarray
+    chunk_index: VectorIndex
     sentences: list[Sentence]
-    sentence_vectors: np.ndarray
+    sentence_index: VectorIndex
+    keyword_index: KeywordIndex
 
     @property
     def fingerprint(self) -> str:
-        return self.manifest["fingerprint"]
+        return self.manifest.fingerprint
 
 
 def corpus_fingerprint(hashes: dict[str, str]) -> str:
@@ -97,22 +103,36 @@ def current_build(index_dir: Path) -> Path | None:
     return build if (build / "manifest.json").exists() else None
 
 
-def check(manifest: dict, embedder: Embedder, settings: ChunkSettings) -> None:
+def read_manifest(path: Path) -> Manifest:
+    """The manifest at ``path``; ``IndexMismatch`` when it is of another schema or cannot be read."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise IndexMismatch(f"{path} cannot be read ({exc}): rebuild it with `qa index --rebuild`") from None
+    version = raw.get("schema_version") if isinstance(raw, dict) else None
+    if version != SCHEMA_VERSION:
+        raise IndexMismatch(f"index schema {version} is not {SCHEMA_VERSION}: rebuild it with `qa index --rebuild`")
+    try:
+        return Manifest.from_dict(raw)
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise IndexMismatch(f"{path} is damaged ({exc!r}): rebuild it with `qa index --rebuild`") from None
+
+
+def check(manifest: Manifest, embedder: Embedder, settings: ChunkSettings) -> None:
     """Raise ``IndexMismatch`` when the index cannot serve this embedder/settings."""
-    if manifest.get("schema_version") != SCHEMA_VERSION:
-        raise IndexMismatch(f"index schema {manifest.get('schema_version')} is not {SCHEMA_VERSION}: "
-                            "rebuild it with `qa index --rebuild`")
-    model = manifest.get("model", {})
-    if model.get("name") != embedder.name or model.get("dimension") != embedder.dimension:
-        raise IndexMismatch(f"index was built with model {model.get('name')} ({model.get('dimension')} dims), "
-                            f"not {embedder.name} ({embedder.dimension}): rebuild it with `qa index --rebuild`")
-    if manifest.get("chunking") != settings.to_dict():
+    model = manifest.model
+    if model.name != embedder.name or model.dimension != embedder.dimension:
+        raise IndexMismatch(
+            f"index was built with model {model.name} ({model.dimension} dims), "
+            f"not {embedder.name} ({embedder.dimension}): rebuild it with `qa index --rebuild`"
+        )
+    if manifest.chunking != settings.to_dict():
         raise IndexMismatch("index was built with other chunking settings: rebuild it with `qa index --rebuild`")
 
 
-def stale_documents(manifest: dict, documents: Iterable[Document]) -> list[str]:
+def stale_documents(manifest: Manifest, documents: Iterable[Document]) -> list[str]:
     """Documents added, changed or removed since the build."""
-    built = {d: v["hash"] for d, v in manifest["documents"].items()}
+    built = {d: v.hash for d, v in manifest.documents.items()}
     now = {d.doc: d.content_hash for d in documents}
     return sorted(d for d in built.keys() | now.keys() if built.get(d) != now.get(d))
 
@@ -122,26 +142,36 @@ def load(index_dir: Path | str, embedder: Embedder, settings: ChunkSettings) -> 
     build = current_build(index_dir)
     if build is None:
         raise IndexMissing(f"no index at {index_dir}: build it with `qa index`")
-    manifest = json.loads((build / "manifest.json").read_text())
+    manifest = read_manifest(build / "manifest.json")
     check(manifest, embedder, settings)
-    documents = {}
-    for rec in _read_jsonl(build / "documents.jsonl"):
-        rec["segments"] = tuple(tuple(s) for s in rec["segments"])
-        documents[rec["doc"]] = Document(**rec)
-    chunks = [Chunk(**rec) for rec in _read_jsonl(build / "chunks.jsonl")]
-    sentences = [Sentence(**rec) for rec in _read_jsonl(build / "sentences.jsonl")]
-    chunk_index = faiss.read_index(str(build / "chunks.faiss"))
-    sentence_index = faiss.read_index(str(build / "sentences.faiss"))
-    if chunk_index.ntotal != len(chunks) or sentence_index.ntotal != len(sentences):
+    documents = {d.doc: d for d in map(Document.from_dict, _read_jsonl(build / "documents.jsonl"))}
+    chunks = [Chunk.from_dict(rec) for rec in _read_jsonl(build / "chunks.jsonl")]
+    sentences = [Sentence.from_dict(rec) for rec in _read_jsonl(build / "sentences.jsonl")]
+    chunk_index = FaissIndex.load(build / "chunks.faiss")
+    sentence_index = FaissIndex.load(build / "sentences.faiss")
+    if len(chunk_index) != len(chunks) or len(sentence_index) != len(sentences):
         raise IndexMismatch(f"index at {build} is inconsistent: rebuild it with `qa index --rebuild`")
-    return IndexData(path=build, manifest=manifest, documents=documents, chunks=chunks,
-                     chunk_index=chunk_index, chunk_vectors=_vectors(chunk_index),
-                     sentences=sentences, sentence_vectors=_vectors(sentence_index))
+    keyword_index = BM25Index([terms(embedding_text(documents[c.doc].title, c.text)) for c in chunks])
+    return IndexData(
+        path=build,
+        manifest=manifest,
+        documents=documents,
+        chunks=chunks,
+        chunk_index=chunk_index,
+        sentences=sentences,
+        sentence_index=sentence_index,
+        keyword_index=keyword_index,
+    )
 
 
-def build(documents: list[Document], embedder: Embedder, index_dir: Path | str,
-          settings: ChunkSettings, progress: BuildProgress | None = None,
-          rebuild: bool = False) -> BuildReport:
+def build(
+    documents: list[Document],
+    embedder: Embedder,
+    index_dir: Path | str,
+    settings: ChunkSettings,
+    progress: BuildProgress | None = None,
+    rebuild: bool = False,
+) -> BuildReport:
     """Bring the index at ``index_dir`` up to date with ``documents``.
 
     Unchanged documents keep their chunks and vectors; only added or changed
@@ -165,7 +195,7 @@ def build(documents: list[Document], embedder: Embedder, index_dir: Path | str,
         names = [d.doc for d in documents]
         if len(set(names)) != len(names):
             dup = sorted({n for n in names if names.count(n) > 1})
-            raise ValueError(f"duplicate document ids in the corpus: {', '.join(dup[:5])}")
+            raise CorpusError(f"duplicate document ids in the corpus: {', '.join(dup[:5])}")
         now = {d.doc for d in documents}
         report.removed = sorted(set(kept_docs) - now)
 
@@ -193,13 +223,14 @@ def build(documents: list[Document], embedder: Embedder, index_dir: Path | str,
                 chunks.append(c)
                 chunk_rows.append(None)
             for s in doc_sents:
-                to_embed_sentences.append((len(sentences), normalize(doc.text[s.start:s.end])))
+                to_embed_sentences.append((len(sentences), normalize(doc.text[s.start : s.end])))
                 sentences.append(s)
                 sentence_rows.append(None)
             if progress:
                 progress("chunking", n, len(documents))
         total = len(to_embed_chunks) + len(to_embed_sentences)
         if total:
+
             def step(offset: int) -> Callable[[int, int], None] | None:
                 return (lambda done, _: progress("embedding", offset + done, total)) if progress else None
 
@@ -214,16 +245,31 @@ def build(documents: list[Document], embedder: Embedder, index_dir: Path | str,
         if previous is not None and not report.touched:
             report.seconds = time.perf_counter() - started
             return report
-        _write(index_dir, documents, chunks, _stack(chunk_rows, embedder.dimension), sentences,
-               _stack(sentence_rows, embedder.dimension), embedder, settings)
+        _write(
+            index_dir,
+            documents,
+            chunks,
+            _stack(chunk_rows, embedder.dimension),
+            sentences,
+            _stack(sentence_rows, embedder.dimension),
+            embedder,
+            settings,
+        )
         report.seconds = time.perf_counter() - started
         log.info("index %s: %s", index_dir, report.summary())
         return report
 
 
-def _write(index_dir: Path, documents: list[Document], chunks: list[Chunk], chunk_vectors: np.ndarray,
-           sentences: list[Sentence], sentence_vectors: np.ndarray, embedder: Embedder,
-           settings: ChunkSettings) -> None:
+def _write(
+    index_dir: Path,
+    documents: list[Document],
+    chunks: list[Chunk],
+    chunk_vectors: np.ndarray,
+    sentences: list[Sentence],
+    sentence_vectors: np.ndarray,
+    embedder: Embedder,
+    settings: ChunkSettings,
+) -> None:
     builds = index_dir / "builds"
     for leftover in builds.glob(".tmp-*"):  # from a killed build; we hold the lock
         shutil.rmtree(leftover, ignore_errors=True)
@@ -233,27 +279,25 @@ def _write(index_dir: Path, documents: list[Document], chunks: list[Chunk], chun
     for c in chunks:
         per_doc[c.doc] = per_doc.get(c.doc, 0) + 1
     hashes = {d.doc: d.content_hash for d in documents}
-    manifest = {
-        "schema_version": SCHEMA_VERSION,
-        "model": {"name": embedder.name, "dimension": embedder.dimension, "max_tokens": embedder.max_tokens},
-        "chunking": settings.to_dict(),
-        "fingerprint": corpus_fingerprint(hashes),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "counts": {"documents": len(documents), "chunks": len(chunks), "sentences": len(sentences)},
-        "documents": {d.doc: {"hash": d.content_hash, "title": d.title, "date": d.date,
-                              "chunks": per_doc.get(d.doc, 0)} for d in documents},
-    }
-    _write_jsonl(tmp / "documents.jsonl", (asdict(d) for d in documents))
-    _write_jsonl(tmp / "chunks.jsonl", (asdict(c) for c in chunks))
-    _write_jsonl(tmp / "sentences.jsonl", (asdict(s) for s in sentences))
+    manifest = Manifest(
+        schema_version=SCHEMA_VERSION,
+        model=ModelInfo(embedder.name, embedder.dimension, embedder.max_tokens),
+        chunking=settings.to_dict(),
+        fingerprint=corpus_fingerprint(hashes),
+        created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        counts={"documents": len(documents), "chunks": len(chunks), "sentences": len(sentences)},
+        documents={d.doc: DocumentEntry(d.content_hash, d.title, d.date, per_doc.get(d.doc, 0)) for d in documents},
+    )
+    _write_jsonl(tmp / "documents.jsonl", (d.to_dict() for d in documents))
+    _write_jsonl(tmp / "chunks.jsonl", (c.to_dict() for c in chunks))
+    _write_jsonl(tmp / "sentences.jsonl", (s.to_dict() for s in sentences))
     for name, vectors in (("chunks.faiss", chunk_vectors), ("sentences.faiss", sentence_vectors)):
-        index = faiss.IndexFlatIP(embedder.dimension)
-        if len(vectors):
-            index.add(np.ascontiguousarray(vectors, dtype=np.float32))
-        faiss.write_index(index, str(tmp / name))
-    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
+        index = FaissIndex(embedder.dimension)
+        index.add(np.arange(len(vectors), dtype=np.int64), vectors)
+        index.save(tmp / name)
+    (tmp / "manifest.json").write_text(json.dumps(manifest.to_dict(), indent=2, ensure_ascii=False))
     _fsync_dir(tmp)
-    name = f"{time.strftime('%Y%m%dT%H%M%S')}-{manifest['fingerprint'][:8]}-{uuid.uuid4().hex[:4]}"
+    name = f"{time.strftime('%Y%m%dT%H%M%S')}-{manifest.fingerprint[:8]}-{uuid.uuid4().hex[:4]}"
     os.rename(tmp, builds / name)
     pointer_tmp = index_dir / f".CURRENT.{uuid.uuid4().hex[:8]}"
     pointer_tmp.write_text(name + "\n")
@@ -271,24 +315,20 @@ def _rows_by_doc(data: IndexData) -> dict[str, tuple[list[Chunk], np.ndarray, li
     for i, c in enumerate(data.chunks):
         out.setdefault(c.doc, ([], [], [], []))
         out[c.doc][0].append(c)
-        out[c.doc][1].append(data.chunk_vectors[i])
+        out[c.doc][1].append(i)
     for i, s in enumerate(data.sentences):
         out.setdefault(s.doc, ([], [], [], []))
         out[s.doc][2].append(s)
-        out[s.doc][3].append(data.sentence_vectors[i])
-    return {d: (c, np.array(cv), s, np.array(sv)) for d, (c, cv, s, sv) in out.items()}
+        out[s.doc][3].append(i)
+    return {
+        d: (c, data.chunk_index.vectors(ci), s, data.sentence_index.vectors(si)) for d, (c, ci, s, si) in out.items()
+    }
 
 
 def _stack(rows: list[np.ndarray | None], dimension: int) -> np.ndarray:
     if not rows:
         return np.zeros((0, dimension), dtype=np.float32)
     return np.vstack(rows).astype(np.float32)
-
-
-def _vectors(index: faiss.Index) -> np.ndarray:
-    if index.ntotal == 0:
-        return np.zeros((0, index.d), dtype=np.float32)
-    return index.reconstruct_n(0, index.ntotal)
 
 
 def _write_jsonl(path: Path, records: Iterable[dict]) -> None:

@@ -9,8 +9,9 @@ from functools import lru_cache
 
 import Stemmer
 
-_QUOTES = str.maketrans({"‘": "'", "’": "'", "‚": "'", "‛": "'", "“": '"', "”": '"', "„": '"',
-                         "–": "-", "—": "-", "‑": "-", "−": "-"})
+_QUOTES = str.maketrans(
+    {"‘": "'", "’": "'", "‚": "'", "‛": "'", "“": '"', "”": '"', "„": '"', "–": "-", "—": "-", "‑": "-", "−": "-"}
+)
 _SPACES = re.compile(r"\s+")
 
 
@@ -20,18 +21,68 @@ def normalize(text: str) -> str:
 
 
 MONTH_NAMES = "january february march april may june july august september october november december".split()
-MONTH = (r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|"
-         r"Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?")
+MONTH = (
+    r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|"
+    r"Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?"
+)
 BULLET = re.compile(r"\s*(?:[-*•·]|\d{1,2}[.)])\s+")  # a list bullet; use with .match()
 
 
 # --- sentences -------------------------------------------------------------------------------
 
 _ABBREVIATIONS = {
-    "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "mt", "gen", "col", "lt", "sgt", "capt", "gov",
-    "sen", "rep", "rev", "hon", "pres", "vs", "etc", "inc", "ltd", "co", "corp", "no", "nos", "vol",
-    "fig", "approx", "dept", "est", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept",
-    "oct", "nov", "dec", "u.s", "u.k", "e.g", "i.e", "a.m", "p.m", "al",
+    "mr",
+    "mrs",
+    "ms",
+    "dr",
+    "prof",
+    "sr",
+    "jr",
+    "st",
+    "mt",
+    "gen",
+    "col",
+    "lt",
+    "sgt",
+    "capt",
+    "gov",
+    "sen",
+    "rep",
+    "rev",
+    "hon",
+    "pres",
+    "vs",
+    "etc",
+    "inc",
+    "ltd",
+    "co",
+    "corp",
+    "no",
+    "nos",
+    "vol",
+    "fig",
+    "approx",
+    "dept",
+    "est",
+    "jan",
+    "feb",
+    "mar",
+    "apr",
+    "jun",
+    "jul",
+    "aug",
+    "sep",
+    "sept",
+    "oct",
+    "nov",
+    "dec",
+    "u.s",
+    "u.k",
+    "e.g",
+    "i.e",
+    "a.m",
+    "p.m",
+    "al",
 }
 _BOUNDARY = re.compile(r"[.!?]+[\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9])")
 
@@ -50,7 +101,7 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[t
         pos = line_end + 1
         cut = line_start
         for m in _BOUNDARY.finditer(text, line_start, line_end):
-            before = text[cut:m.start()].rsplit(None, 1)
+            before = text[cut : m.start()].rsplit(None, 1)
             last = before[-1].lower().rstrip(".") if before else ""
             if last in _ABBREVIATIONS or (len(last) == 1 and last.isalpha()):
                 continue
@@ -59,8 +110,6 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[t
             cut = m.end()
         spans.append((cut, line_end))
     return [_trim(text, s, e) for s, e in spans if text[s:e].strip()]
-
-
 
 
 def _trim(text: str, s: int, e: int) -> tuple[int, int]:
@@ -77,7 +126,8 @@ def _trim(text: str, s: int, e: int) -> tuple[int, int]:
 
 # --- keyword terms ---------------------------------------------------------------------------
 
-STOPWORDS = frozenset("""
+STOPWORDS = frozenset(
+    """
 a about above after again against all am an and any are as at be because been before being below
 between both but by can could did do does doing down during each few for from further had has have
 having he her here hers herself him himself his how i if in into is it its itself just me more most
@@ -85,7 +135,8 @@ my myself no nor not now of off on once only or other our ours ourselves out ove
 should so some such than that the their theirs them themselves then there these they this those
 through to too under until up very was we were what when where which while who whom why will with
 would you your yours yourself yourselves also according said says
-""".split())
+""".split()
+)
 _TERM = re.compile(r"[a-z0-9]+(?:[.,][0-9]+)*")
 
 
@@ -96,24 +147,81 @@ def _stemmer() -> Stemmer.Stemmer:
 
 # Irregular English forms the stemmer leaves apart from their base word.
 _IRREGULAR = {
-    "froze": "freeze", "frozen": "freeze", "took": "take", "taken": "take", "gave": "give", "given": "give",
-    "led": "lead", "began": "begin", "begun": "begin", "sought": "seek", "brought": "bring", "bought": "buy",
-    "caught": "catch", "chose": "choose", "chosen": "choose", "drew": "draw", "drawn": "draw",
-    "fell": "fall", "fallen": "fall", "flew": "fly", "flown": "fly", "grew": "grow", "grown": "grow",
-    "held": "hold", "kept": "keep", "knew": "know", "known": "know", "lost": "lose",
-    "made": "make", "met": "meet", "paid": "pay", "ran": "run", "rose": "rise", "risen": "rise",
-    "sent": "send", "sold": "sell", "spent": "spend", "spoke": "speak", "spoken": "speak", "stood": "stand",
-    "struck": "strike", "thought": "think", "told": "tell", "won": "win", "wrote": "write",
-    "written": "write", "became": "become", "went": "go", "gone": "go", "saw": "see", "seen": "see",
-    "hit": "hit", "shot": "shoot", "fought": "fight", "built": "build", "sank": "sink", "sunk": "sink",
-    "men": "man", "women": "woman", "people": "person", "children": "child",
+    "froze": "freeze",
+    "frozen": "freeze",
+    "took": "take",
+    "taken": "take",
+    "gave": "give",
+    "given": "give",
+    "led": "lead",
+    "began": "begin",
+    "begun": "begin",
+    "sought": "seek",
+    "brought": "bring",
+    "bought": "buy",
+    "caught": "catch",
+    "chose": "choose",
+    "chosen": "choose",
+    "drew": "draw",
+    "drawn": "draw",
+    "fell": "fall",
+    "fallen": "fall",
+    "flew": "fly",
+    "flown": "fly",
+    "grew": "grow",
+    "grown": "grow",
+    "held": "hold",
+    "kept": "keep",
+    "knew": "know",
+    "known": "know",
+    "lost": "lose",
+    "made": "make",
+    "met": "meet",
+    "paid": "pay",
+    "ran": "run",
+    "rose": "rise",
+    "risen": "rise",
+    "sent": "send",
+    "sold": "sell",
+    "spent": "spend",
+    "spoke": "speak",
+    "spoken": "speak",
+    "stood": "stand",
+    "struck": "strike",
+    "thought": "think",
+    "told": "tell",
+    "won": "win",
+    "wrote": "write",
+    "written": "write",
+    "became": "become",
+    "went": "go",
+    "gone": "go",
+    "saw": "see",
+    "seen": "see",
+    "hit": "hit",
+    "shot": "shoot",
+    "fought": "fight",
+    "built": "build",
+    "sank": "sink",
+    "sunk": "sink",
+    "men": "man",
+    "women": "woman",
+    "people": "person",
+    "children": "child",
 }
 
 
 # Words news writers use for the same office or thing, mapped to one spelling.
-_SYNONYMS = {"premier": "prime minister", "premiership": "prime minister", "pm": "prime minister",
-             "organisation": "organization", "organisations": "organizations", "kyiv": "kiev",
-             "defence": "defense", "programme": "program"}
+_SYNONYMS = {
+    "premier": "prime minister",
+    "premiership": "prime minister",
+    "pm": "prime minister",
+    "organisation": "organization",
+    "organisations": "organizations",
+    "kyiv": "kiev",
+    "defence": "defense",
+    "programme": "program",
+}
 
 
 def terms(text: str) -> list[str]:

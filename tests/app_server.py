@@ -1,4 +1,4 @@
-"""Run the real app (``app.build_app`` + ``app.serve``) on a free loopback port for a test module."""
+"""Run the real app (``qa.app.build_app`` + ``qa.app.serve``) on a free loopback port for a test module."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import app
 from qa import Assistant, MiniLMEmbedder
+from qa.app import build_app, serve
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -37,9 +37,10 @@ def running_app(base: Path, embedder: MiniLMEmbedder) -> Iterator[RunningApp]:
     shutil.copytree(ROOT / "corpus", corpus)
     assistant = Assistant(corpus, base / "index", embedder=embedder).load()
     feedback = base / "feedback.jsonl"
-    demo = app.build_app(assistant, feedback, runs_dir=base / "runs")
-    _, url, _ = app.serve(demo, "127.0.0.1", free_port(), max_file_size=assistant.max_file_bytes,
-                          prevent_thread_lock=True, quiet=True)
+    demo = build_app(assistant, feedback, runs_dir=base / "runs")
+    _, url, _ = serve(
+        demo, "127.0.0.1", free_port(), max_file_size=assistant.max_file_bytes, prevent_thread_lock=True, quiet=True
+    )
     try:
         yield RunningApp(url.rstrip("/"), assistant, corpus, feedback)
     finally:

@@ -18,8 +18,16 @@ CORPUS = ROOT / "corpus"
 EVAL = ROOT / "eval"  # question sets, copied into the project so a clean clone is self-contained
 IWAYA_DOC = "000_a07452a012145e1e.txt"
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def _is_local(address) -> bool:

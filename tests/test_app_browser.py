@@ -77,8 +77,9 @@ def upload(page: Page, name: str, data: bytes) -> Locator:
     """Upload one file in the Documents tab and return the status line once it speaks of it."""
     page.get_by_role("tab", name="Documents").click()
     page.wait_for_selector("#qa-doc-table table", timeout=ANSWER_WAIT_MS)
-    page.set_input_files("#qa-upload input[type=file]", files=[{"name": name, "mimeType": "text/plain",
-                                                                 "buffer": data}])
+    page.set_input_files(
+        "#qa-upload input[type=file]", files=[{"name": name, "mimeType": "text/plain", "buffer": data}]
+    )
     status = page.locator("#qa-doc-status .qa-status")
     expect(status).to_contain_text(name, timeout=ANSWER_WAIT_MS)
     return status
@@ -175,8 +176,7 @@ def test_document_html_is_shown_as_text_and_runs_nothing(page: Page, dialogs: li
     source = answer.locator(".qa-source", has_text="harbour_notice.md").first
     expect(source).to_contain_text("<script>")
     source.click()
-    expect(page.locator("#qa-article")).to_contain_text('onerror="window.__xss = 2; alert(3)"',
-                                                        timeout=ANSWER_WAIT_MS)
+    expect(page.locator("#qa-article")).to_contain_text('onerror="window.__xss = 2; alert(3)"', timeout=ANSWER_WAIT_MS)
     page.wait_for_timeout(1000)  # give any injected handler the chance to fire
     shot(page, "6-html-as-text")
     assert page.locator("#qa-article img, #qa-chat img, #qa-doc-table img").count() == 0
@@ -215,7 +215,7 @@ def test_thumbs_down_appends_one_feedback_line(page: Page, served: RunningApp):
     deadline = time.monotonic() + 30
     while len(_feedback_lines(served.feedback)) == len(lines_before) and time.monotonic() < deadline:
         time.sleep(0.2)
-    new = _feedback_lines(served.feedback)[len(lines_before):]
+    new = _feedback_lines(served.feedback)[len(lines_before) :]
     assert len(new) == 1
     record = json.loads(new[0])
     assert record["rating"] == "down"

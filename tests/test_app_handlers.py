@@ -7,8 +7,8 @@ import json
 import gradio as gr
 import pytest
 
-import app
 from qa import Assistant, Turn
+from qa.app import ChatApp
 from tests.conftest import IWAYA_DOC
 
 IWAYA_QUESTION = "Which Japanese foreign minister did Russia ban in 2025?"
@@ -27,11 +27,11 @@ class RecordingAssistant:
 
 
 @pytest.fixture
-def chat_app(fake_assistant, tmp_path) -> app.ChatApp:
-    return app.ChatApp(fake_assistant, tmp_path / "feedback.jsonl")
+def chat_app(fake_assistant, tmp_path) -> ChatApp:
+    return ChatApp(fake_assistant, tmp_path / "feedback.jsonl")
 
 
-def respond(chat_app: app.ChatApp, question: str, turns: list[Turn], **options) -> list[tuple]:
+def respond(chat_app: ChatApp, question: str, turns: list[Turn], **options) -> list[tuple]:
     settings = {"k": 5, "mode": "hybrid", "docs": None, "date_from": "", "date_to": ""} | options
     return list(chat_app.respond(question, turns, *settings.values()))
 
@@ -47,7 +47,7 @@ def test_respond_shows_the_question_first_then_the_cited_answer(chat_app):
 
 def test_follow_ups_are_asked_with_the_conversation(fake_assistant, tmp_path):
     recorder = RecordingAssistant(fake_assistant)
-    chat_app = app.ChatApp(recorder, tmp_path / "feedback.jsonl")
+    chat_app = ChatApp(recorder, tmp_path / "feedback.jsonl")
     *_, (_, _, turns) = respond(chat_app, IWAYA_QUESTION, [])
     *_, (_, messages, turns) = respond(chat_app, "How many people were on that list?", turns)
     assert [t.question for t in recorder.histories[1]] == [IWAYA_QUESTION]
@@ -134,3 +134,22 @@ def test_feedback_outside_the_feedback_folder_is_refused(chat_app, tmp_path):
     with pytest.warns(UserWarning, match="must be in"):
         chat_app.rate(turns, str(elsewhere / "x.jsonl"), gr.LikeData(None, {"index": 1, "value": [], "liked": True}))
     assert not (elsewhere / "x.jsonl").exists()
+
+
+class BrokenAssistant:
+    """An assistant failing the way a bug would, with details a person should not see."""
+
+    def ask(self, question, history=(), **options):
+        raise RuntimeError("faiss: /srv/secret/index.faiss is corrupt")
+
+
+def test_an_unexpected_failure_shows_an_apology_and_logs_the_details(tmp_path, caplog):
+    chat_app = ChatApp(BrokenAssistant(), tmp_path / "feedback.jsonl")
+    with pytest.warns(UserWarning, match="Something went wrong") as warned:
+        *_, (box, messages, turns) = respond(chat_app, IWAYA_QUESTION, [])
+    assert all("secret" not in str(w.message) for w in warned)
+    assert box == IWAYA_QUESTION and messages == [] and turns == []
+    with pytest.raises(gr.Error, match="Something went wrong") as raised:
+        chat_app.ask_api(IWAYA_QUESTION)
+    assert "secret" not in str(raised.value)
+    assert "/srv/secret/index.faiss is corrupt" in caplog.text

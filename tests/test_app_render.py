@@ -7,9 +7,9 @@ from dataclasses import replace
 
 import pytest
 
-import app
-import app_render as render
 from qa import Answer, Citation, Document, DocumentInfo, Filter, Turn
+from qa.app import render
+from qa.app.handlers import chat_messages, find_citation, make_filter
 
 EVIL = "<script>alert(1)</script><img src=x onerror=alert(2)>"
 TEXT = f"Title {EVIL}\n\nThe pier opens in April. Engineers tested it {EVIL} with 900 tonnes. Ferries follow."
@@ -30,28 +30,51 @@ def citation(n: int = 1, doc: str = f"evil{EVIL}.txt", title: str = f"Harbour {E
     end = len(TEXT)
     s_start = TEXT.index("Engineers")
     s_end = TEXT.index("Ferries") - 1
-    return Citation(n=n, doc=doc, title=title, date="2026-01-20", chunk_id="c1", start=start, end=end,
-                    text=TEXT[start:end], sentence_start=s_start, sentence_end=s_end)
+    return Citation(
+        n=n,
+        doc=doc,
+        title=title,
+        date="2026-01-20",
+        chunk_id="c1",
+        start=start,
+        end=end,
+        text=TEXT[start:end],
+        sentence_start=s_start,
+        sentence_end=s_end,
+    )
 
 
 def answer(abstained: bool = False) -> Answer:
     c = citation()
     text = "The documents don't say this." if abstained else f"Engineers tested it {EVIL} with 900 tonnes. [1]"
-    return Answer(question=f"When {EVIL}?", answer=text, short_answer=None, abstained=abstained,
-                  citations=() if abstained else (c,), retrieved=(), latency_ms=1.0,
-                  closest=(c,) if abstained else ())
+    return Answer(
+        question=f"When {EVIL}?",
+        answer=text,
+        short_answer=None,
+        abstained=abstained,
+        citations=() if abstained else (c,),
+        retrieved=(),
+        latency_ms=1.0,
+        closest=(c,) if abstained else (),
+    )
 
 
 def document() -> Document:
-    return Document(doc=f"evil{EVIL}.txt", title=f"Harbour {EVIL}", date=None, text=TEXT,
-                    segments=((0, len(TEXT)),), content_hash="h")
+    return Document(
+        doc=f"evil{EVIL}.txt",
+        title=f"Harbour {EVIL}",
+        date=None,
+        text=TEXT,
+        segments=((0, len(TEXT)),),
+        content_hash="h",
+    )
 
 
 def test_answer_html_escapes_answer_title_file_and_passage():
     html = render.answer_html(answer(), turn=0)
     _safe(html)
     assert _tags(html) <= {"div", "button", "span", "mark"}
-    assert '<mark>Engineers tested it &lt;script&gt;' in html
+    assert "<mark>Engineers tested it &lt;script&gt;" in html
 
 
 def test_markers_become_buttons_only_for_real_citations():
@@ -71,7 +94,7 @@ def test_article_html_escapes_and_marks_the_sentence_inside_the_passage():
     html = render.article_html(document(), citation())
     _safe(html)
     assert _tags(html) <= {"div", "span", "mark"}
-    passage = html[html.index('<span id="qa-passage"'):]
+    passage = html[html.index('<span id="qa-passage"') :]
     assert passage.index("<mark>") < passage.index("</mark>") < passage.index("</span>")
     assert "<mark>Engineers tested it &lt;script&gt;" in html
 
@@ -85,8 +108,13 @@ def test_article_html_drops_the_mark_when_the_article_changed():
 
 def test_documents_table_and_messages_escape_everything():
     info = DocumentInfo(doc=f"evil{EVIL}.txt", title=f"Harbour {EVIL}", date=None, chunks=2, chars=10)
-    for html in (render.documents_table([info]), render.question_html(EVIL), render.error_html(EVIL),
-                 render.status_html(EVIL, ok=False), render.article_message(EVIL)):
+    for html in (
+        render.documents_table([info]),
+        render.question_html(EVIL),
+        render.error_html(EVIL),
+        render.status_html(EVIL, ok=False),
+        render.article_message(EVIL),
+    ):
         _safe(html)
     assert "undated" in render.documents_table([info])
 
@@ -100,22 +128,23 @@ def test_source_keys_round_trip_and_reject_anything_else():
 
 def test_chat_messages_pair_each_question_with_its_answer():
     turns = [Turn("first?", answer()), Turn("second?", answer(abstained=True))]
-    messages = app.chat_messages(turns)
+    messages = chat_messages(turns)
     assert [m["role"] for m in messages] == ["user", "assistant", "user", "assistant"]
     assert 'value="1:x:1"' in messages[3]["content"]  # message i belongs to turn i // 2
 
 
 def test_find_citation_follows_the_key_and_tolerates_stale_ones():
     turns = [Turn("q", answer()), Turn("q2", answer(abstained=True))]
-    assert app.find_citation(turns, "0:c:1") == citation()
-    assert app.find_citation(turns, "1:x:1") == citation()
+    assert find_citation(turns, "0:c:1") == citation()
+    assert find_citation(turns, "1:x:1") == citation()
     for stale in ("0:c:2", "5:c:1", "0:x:1", "junk"):
-        assert app.find_citation(turns, stale) is None
+        assert find_citation(turns, stale) is None
 
 
 def test_make_filter_reads_the_options():
-    assert app.make_filter(None, "", " ") is None
-    assert app.make_filter(["a.txt"], "2022", "2022-05-31") == Filter(
-        docs=frozenset({"a.txt"}), date_from="2022", date_to="2022-05-31")
+    assert make_filter(None, "", " ") is None
+    assert make_filter(["a.txt"], "2022", "2022-05-31") == Filter(
+        docs=frozenset({"a.txt"}), date_from="2022", date_to="2022-05-31"
+    )
     with pytest.raises(ValueError, match="not a date"):
-        app.make_filter([], "March 2022", "")
+        make_filter([], "March 2022", "")

@@ -21,7 +21,7 @@ def test_chunk_offsets_are_exact_and_fit_the_model(tokenizer):
         chunks, sentences = chunk_document(doc, tokenizer.count_tokens, settings)
         assert chunks
         for chunk in chunks:
-            assert raw[chunk.start:chunk.end] == chunk.text
+            assert raw[chunk.start : chunk.end] == chunk.text
             assert tokenizer.count_tokens([chunk.text])[0] - 2 <= settings.size
             assert any(s <= chunk.start and chunk.end <= e for s, e in doc.segments)
         # every body sentence is in some chunk, and only list bullets fall outside sentences
@@ -47,7 +47,7 @@ def test_an_overlong_sentence_is_cut_to_fit(tokenizer):
     chunks, _ = chunk_document(doc, tokenizer.count_tokens, ChunkSettings(size=120))
     assert len(chunks) > 5
     for chunk in chunks:
-        assert text[chunk.start:chunk.end] == chunk.text
+        assert text[chunk.start : chunk.end] == chunk.text
         assert tokenizer.count_tokens([chunk.text])[0] - 2 <= 120
         assert chunk.text.endswith((",", "."))  # cut at a clause, not inside one
 
@@ -55,5 +55,9 @@ def test_an_overlong_sentence_is_cut_to_fit(tokenizer):
 def test_sentence_split_respects_abbreviations_and_lines():
     text = "Japan's PM Mr. Kishida met U.S. officials on Nov. 1. Talks went on.\nA heading\nNext line here."
     spans = [text[s:e] for s, e in split_sentences(text)]
-    assert spans == ["Japan's PM Mr. Kishida met U.S. officials on Nov. 1.", "Talks went on.", "A heading",
-                     "Next line here."]
+    assert spans == [
+        "Japan's PM Mr. Kishida met U.S. officials on Nov. 1.",
+        "Talks went on.",
+        "A heading",
+        "Next line here.",
+    ]

@@ -1,28 +1,56 @@
-"""The qa command line, run as a user runs it (a real process, the real model)."""
+"""The qa command line (and `python app.py`), run as a user runs it: a real process, the real model."""
 
+import io
 import json
 import os
+import queue
+import shutil
 import subprocess
 import sys
+import threading
+import urllib.request
 
 import pytest
 
+from qa import cli
+from qa.progress import Progress, StageProgress
+from tests.app_server import free_port
 from tests.conftest import IWAYA_DOC, ROOT
 
+ASK_JSON_FIELDS = {
+    "question",
+    "answer",
+    "short_answer",
+    "abstained",
+    "citations",
+    "closest",
+    "retrieved",
+    "confidence",
+    "latency_ms",
+}  # as the README documents them
+SHARED_OPTIONS = ("corpus", "index_dir")
 
-def qa(*args, env=None, check=True, stdin=None):
-    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
-    proc = subprocess.run([sys.executable, "-m", "qa.cli", *args], capture_output=True, text=True, cwd=ROOT,
-                          env=full_env, timeout=300, input=stdin)
+
+def run(command, *args, env=None, check=True, stdin=None):
+    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False", **(env or {})}
+    proc = subprocess.run(
+        [*command, *args], capture_output=True, text=True, cwd=ROOT, env=full_env, timeout=300, input=stdin
+    )
     if check:
         assert proc.returncode == 0, proc.stderr
     return proc
 
 
+def qa(*args, **options):
+    return run([sys.executable, "-m", "qa.cli"], *args, **options)
+
+
+def app_py(*args, **options):
+    return run([sys.executable, str(ROOT / "app.py")], *args, **options)
+
+
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
-    import shutil
-
     base = tmp_path_factory.mktemp("cli")
     shutil.copytree(ROOT / "corpus", base / "corpus")
     return base
@@ -31,15 +59,22 @@ def workdir(tmp_path_factory):
 @pytest.mark.model
 def test_ask_json_names_iwaya_with_exact_span(workdir):
     env = {"QA_CORPUS": str(workdir / "corpus"), "QA_INDEX": str(workdir / "index")}
-    out = json.loads(qa("ask", "--json", "Which Japanese foreign minister did Russia ban from entering the "
-                        "country in 2025?", env=env).stdout)
-    assert set(out) >= {"question", "answer", "short_answer", "abstained", "citations", "retrieved", "latency_ms"}
+    out = json.loads(
+        qa(
+            "ask",
+            "--json",
+            "Which Japanese foreign minister did Russia ban from entering the country in 2025?",
+            env=env,
+        ).stdout
+    )
+    assert set(out) == ASK_JSON_FIELDS
     assert "Takeshi Iwaya" in out["answer"] and out["abstained"] is False
     cite = out["citations"][0]
-    assert set(cite) >= {"n", "doc", "title", "date", "start", "end", "text"}
+    assert set(cite) >= {"n", "doc", "title", "date", "start", "end", "text", "sentence"}
     assert cite["doc"] == IWAYA_DOC
     file_text = (workdir / "corpus" / IWAYA_DOC).read_bytes().decode("utf-8")
-    assert file_text[cite["start"]:cite["end"]] == cite["text"]
+    assert file_text[cite["start"] : cite["end"]] == cite["text"]
+    assert cite["sentence"] in cite["text"]
     assert all(set(r) >= {"doc", "chunk_id", "start", "end", "score"} for r in out["retrieved"])
 
 
@@ -47,22 +82,39 @@ def test_ask_json_names_iwaya_with_exact_span(workdir):
 def test_ask_declines_and_text_output_lists_sources(workdir):
     args = ["--corpus", str(workdir / "corpus"), "--index", str(workdir / "index")]
     declined = json.loads(qa("ask", "--json", "What is the population of the Kuril Islands?", *args).stdout)
-    assert declined["abstained"] is True and declined["citations"] == []
-    text = qa("ask", "--k", "3", "--mode", "keyword", "How many Japanese individuals did Russia bar indefinitely "
-              "in May 2022?", *args).stdout
+    assert declined["abstained"] is True and declined["citations"] == [] and declined["closest"]
+    text = qa(
+        "ask",
+        "--k",
+        "3",
+        "--mode",
+        "keyword",
+        "How many Japanese individuals did Russia bar indefinitely in May 2022?",
+        *args,
+    ).stdout
     assert "63" in text and "Sources:" in text and "002_e8aff1e4ce63da82.txt" in text and ">>>" in text
 
 
 @pytest.mark.model
 def test_index_command_reports_incremental_work(workdir):
     args = ["--corpus", str(workdir / "corpus"), "--index", str(workdir / "index-2"), "--no-progress"]
-    assert "5 added" in qa("index", *args).stdout
+    first = qa("index", *args)
+    assert "5 added" in first.stdout and first.stderr == ""
     (workdir / "corpus" / "extra.txt").write_text("A short extra article on salmon quotas in the Sea of Okhotsk.")
     try:
         out = qa("index", *args).stdout
     finally:
         (workdir / "corpus" / "extra.txt").unlink()
     assert "1 added" in out and "5 unchanged" in out
+
+
+@pytest.mark.model
+def test_index_progress_on_a_pipe_is_a_few_plain_lines(workdir):
+    proc = qa("index", "--corpus", str(workdir / "corpus"), "--index", str(workdir / "index-3"))
+    lines = proc.stderr.splitlines()
+    assert "\r" not in proc.stderr
+    assert any(line.startswith("embedding: ") and "(100%)" in line for line in lines), proc.stderr
+    assert len(lines) < 40, proc.stderr  # a line per tenth of each stage, not one per item
 
 
 @pytest.mark.model
@@ -75,11 +127,87 @@ def test_chat_keeps_the_conversation_until_new(workdir):
     assert "The documents don't say" in after  # without the conversation, "that list" means nothing
 
 
+@pytest.mark.model
+@pytest.mark.slow
+def test_app_py_serves_the_chat_and_answers(workdir):
+    """`python app.py` (that is, `qa serve`) builds the index, says where it serves, and answers."""
+    from gradio_client import Client
+
+    port = free_port()
+    command = [
+        sys.executable,
+        str(ROOT / "app.py"),
+        "--corpus",
+        str(workdir / "corpus"),
+        "--index",
+        str(workdir / "index-app"),
+        "--port",
+        str(port),
+        "--feedback",
+        str(workdir / "feedback.jsonl"),
+    ]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    with open(workdir / "app-stderr.txt", "w") as stderr:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True)
+    try:
+        ready = _first_line(process, timeout=180)
+        url = f"http://127.0.0.1:{port}/"
+        assert ready.startswith(f"Ready: 5 documents at {url} "), ready
+        with urllib.request.urlopen(url, timeout=30) as page:
+            assert page.status == 200
+        assert "Takeshi Iwaya" in Client(url, verbose=False).predict(
+            "Which Japanese foreign minister did Russia ban in 2025?", api_name="/ask"
+        )
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    log = (workdir / "app-stderr.txt").read_text()
+    assert log.startswith(f"Loading the index {workdir / 'index-app'}") and "embedding: " in log
+
+
+def _first_line(process: subprocess.Popen, timeout: float) -> str:
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: lines.put(process.stdout.readline()), daemon=True).start()
+    try:
+        return lines.get(timeout=timeout).strip()
+    except queue.Empty:
+        pytest.fail(f"no line on stdout within {timeout:.0f} s")
+
+
 def test_help_everywhere():
-    for args in ([], ["index"], ["ask"], ["retrieve"], ["chat"], ["eval"]):
+    for args in ([], ["index"], ["ask"], ["retrieve"], ["chat"], ["eval"], ["serve"]):
         out = qa(*args, "--help").stdout
         assert "Usage:" in out
     assert "QA_CORPUS" in qa("ask", "--help").stdout
+
+
+def test_serve_help_lists_the_shared_options_and_app_py_gives_the_same():
+    serve = qa("serve", "--help").stdout
+    for option, env in (
+        ("--corpus", "QA_CORPUS"),
+        ("--index", "QA_INDEX"),
+        ("--host", "QA_HOST"),
+        ("--port", "QA_PORT"),
+        ("--feedback", "QA_FEEDBACK"),
+    ):
+        assert option in serve and env in serve
+    app = app_py("--help").stdout
+    assert app.startswith("Usage: app.py serve [OPTIONS]")
+    assert app.split("\n", 1)[1] == serve.split("\n", 1)[1]  # everything after the usage line
+
+
+@pytest.mark.parametrize("command", ["serve", "ask", "chat", "retrieve", "eval", "index"])
+def test_corpus_and_index_are_the_same_option_in_every_command(command):
+    shared = {p.name: p for p in cli.main.commands["ask"].params if p.name in SHARED_OPTIONS}
+    mine = {p.name: p for p in cli.main.commands[command].params if p.name in SHARED_OPTIONS}
+    assert mine.keys() == shared.keys()
+    for name, option in mine.items():
+        assert (option.opts, option.envvar, option.default, option.help) == (
+            shared[name].opts,
+            shared[name].envvar,
+            shared[name].default,
+            shared[name].help,
+        )
 
 
 def test_user_errors_are_one_line(tmp_path):
@@ -88,3 +216,48 @@ def test_user_errors_are_one_line(tmp_path):
     assert proc.stderr.strip().count("\n") == 0 and proc.stderr.startswith("error: corpus not found")
     proc = qa("ask", "hello?", "--mode", "magic", check=False)
     assert proc.returncode == 2 and "magic" in proc.stderr
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "a", "question": "Who?", "answers": []}\n{"id": "b", "question": \n')
+    proc = qa("eval", str(bad), check=False)
+    assert proc.returncode == 2 and proc.stderr.startswith(f"error: {bad}:2: not valid JSON")
+    assert proc.stderr.count("\n") == 1
+
+
+def test_serve_and_app_py_refuse_a_missing_corpus_in_one_line(tmp_path):
+    for proc in (
+        qa("serve", "--corpus", str(tmp_path / "missing"), "--index", str(tmp_path / "i"), check=False),
+        app_py("--corpus", str(tmp_path / "missing"), "--index", str(tmp_path / "i"), check=False),
+    ):
+        assert proc.returncode == 2 and proc.stdout == ""
+        *_, last = proc.stderr.strip().splitlines()
+        assert last.startswith("error: corpus not found") and "Traceback" not in proc.stderr
+
+
+# -- progress: a bar on a terminal, a few plain lines anywhere else ------------------------------
+
+
+def test_progress_on_a_stream_without_a_terminal_writes_a_line_per_tenth():
+    stream = io.StringIO()
+    with Progress("questions", unit="q", stream=stream) as bar:
+        for done in range(1, 101):
+            bar(done, 100)
+        bar(100, 100)  # the last update repeated writes nothing more
+    lines = stream.getvalue().splitlines()
+    assert "\r" not in stream.getvalue()
+    assert len(lines) == 11
+    assert lines[0].startswith("questions: 1/100 q (1%)") and lines[-1].startswith("questions: 100/100 q (100%)")
+
+
+def test_stage_progress_writes_lines_per_stage_and_nothing_when_off():
+    stream = io.StringIO()
+    with StageProgress(stream=stream) as bar:
+        for stage in ("chunking", "embedding"):
+            for done in range(1, 21):
+                bar(stage, done, 20)
+    lines = stream.getvalue().splitlines()
+    assert "\r" not in stream.getvalue()
+    assert [line.split(":")[0] for line in lines] == ["chunking"] * 11 + ["embedding"] * 11
+    silent = io.StringIO()
+    with StageProgress(enabled=False, stream=silent) as bar:
+        bar("embedding", 1, 2)
+    assert silent.getvalue() == ""

@@ -35,8 +35,15 @@ def test_seed_titles_and_dates(seeds):
 
 def test_scraping_leftovers_are_not_body(seeds):
     text = "\n".join(body(d) for d in seeds.values())
-    for leftover in ("You must log in to post a comment", "Unlock premium news", ".jpg)", "date 2022-05-04",
-                     "Aldgra Fredly", "Updated:", "Pool Photo via AP"):
+    for leftover in (
+        "You must log in to post a comment",
+        "Unlock premium news",
+        ".jpg)",
+        "date 2022-05-04",
+        "Aldgra Fredly",
+        "Updated:",
+        "Pool Photo via AP",
+    ):
         assert leftover not in text
     assert body(seeds["002_e8aff1e4ce63da82.txt"]).startswith("Russia announced on May 4")
     # the repeated headline is gone, but the article text is all there
@@ -52,15 +59,17 @@ def test_segments_point_into_the_original_text(seeds):
 
 
 def test_general_rules_on_another_scraped_page():
-    page = ("BREAKING: Port strike ends after two weeks\n"
-            "By Jane Doe\n"
-            "Published: 12 June 2024\n"
-            "![harbour](https://example.com/harbour.png)\n"
-            "Dock workers returned on Monday after a deal on wages was signed by both unions.\n"
-            "Sign up for our newsletter\n"
-            "The agreement raises pay by 6% over three years.\n"
-            "Advertisement\n"
-            "Share this article\n")
+    page = (
+        "BREAKING: Port strike ends after two weeks\n"
+        "By Jane Doe\n"
+        "Published: 12 June 2024\n"
+        "![harbour](https://example.com/harbour.png)\n"
+        "Dock workers returned on Monday after a deal on wages was signed by both unions.\n"
+        "Sign up for our newsletter\n"
+        "The agreement raises pay by 6% over three years.\n"
+        "Advertisement\n"
+        "Share this article\n"
+    )
     doc = make_document("port.txt", page)
     assert doc.title == "Port strike ends after two weeks"
     assert doc.date == "2024-06-12"
@@ -71,8 +80,11 @@ def test_general_rules_on_another_scraped_page():
 
 
 def test_untitled_text_gets_a_readable_title():
-    doc = make_document("a1b2c3d4e5f6.txt", "The council approved the new budget on Tuesday after a long debate "
-                                            "about school funding and road repairs in the northern districts.")
+    doc = make_document(
+        "a1b2c3d4e5f6.txt",
+        "The council approved the new budget on Tuesday after a long debate "
+        "about school funding and road repairs in the northern districts.",
+    )
     assert doc.title.startswith("The council approved the new budget")
     assert doc.title.endswith("…") and "a1b2c3" not in doc.title
     assert doc.date is None
@@ -98,20 +110,26 @@ def test_bad_files_are_skipped_and_named(tmp_path, caplog):
 
 def test_jsonl_corpus_and_bad_records(tmp_path):
     corpus = tmp_path / "corpus.jsonl"
-    corpus.write_text("\n".join([
-        json.dumps({"id": "p1", "title": "Rivers", "text": "The Nile is the longest river in Africa."}),
-        "{not json",
-        json.dumps({"id": "p2", "title": "Mountains", "text": ""}),
-        json.dumps({"id": "p3", "title": "Deserts", "text": "The Sahara is a hot desert."}),
-    ]), "utf-8")
+    corpus.write_text(
+        "\n".join(
+            [
+                json.dumps({"id": "p1", "title": "Rivers", "text": "The Nile is the longest river in Africa."}),
+                "{not json",
+                json.dumps({"id": "p2", "title": "Mountains", "text": ""}),
+                json.dumps({"id": "p3", "title": "Deserts", "text": "The Sahara is a hot desert."}),
+            ]
+        ),
+        "utf-8",
+    )
     result = load_corpus(corpus)
     assert [(d.doc, d.title) for d in result.documents] == [("p1", "Rivers"), ("p3", "Deserts")]
     assert [name for name, _ in result.skipped] == ["corpus.jsonl:2", "corpus.jsonl:3"]
 
 
 def test_metadata_file_overrides_title_and_date(corpus_copy):
-    (corpus_copy / "metadata.json").write_text(json.dumps(
-        {"001_bcd9096a39a7080e.txt": {"title": "Japan expands its Russia blacklist", "date": "2023-01-27"}}))
+    (corpus_copy / "metadata.json").write_text(
+        json.dumps({"001_bcd9096a39a7080e.txt": {"title": "Japan expands its Russia blacklist", "date": "2023-01-27"}})
+    )
     docs = {d.doc: d for d in load_corpus(corpus_copy).documents}
     assert docs["001_bcd9096a39a7080e.txt"].title == "Japan expands its Russia blacklist"
     assert docs["001_bcd9096a39a7080e.txt"].date == "2023-01-27"

@@ -9,14 +9,17 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from qa import Assistant, HashEmbedder, cli, evaluate
-from qa.evaluate import RunMismatch, cached_index, compare, corpus_key, run_eval
-from qa.metrics import Result, compute, read_results
-from qa.questions import QuestionFileError, load_questions
+from qa import Assistant, HashEmbedder, cli
+from qa.errors import QuestionFileError, RunMismatch, UserError
+from qa.eval import cached_index, compare, load_questions, run_eval
+from qa.eval.metrics import Result, compute, read_results
+from qa.eval.run import corpus_key
 from tests.conftest import EVAL, IWAYA_DOC
 
-IWAYA_QUOTE = ("Russia has permanently banned nine Japanese citizens, including Foreign Minister Takeshi Iwaya, "
-               "from entering the country.")
+IWAYA_QUOTE = (
+    "Russia has permanently banned nine Japanese citizens, including Foreign Minister Takeshi Iwaya, "
+    "from entering the country."
+)
 SANCTIONS_DOC = "003_56745e45d85cd26e.txt"
 
 
@@ -27,21 +30,47 @@ def write(path: Path, lines: list[dict] | str) -> Path:
 
 
 def small_set(tmp_path: Path) -> Path:
-    return write(tmp_path / "questions.jsonl", [
-        {"id": "q1", "question": "How many Japanese citizens did Russia permanently ban in March 2025?",
-         "answers": ["nine", "9"], "evidence": [{"doc": IWAYA_DOC, "quote": IWAYA_QUOTE}], "type": "numeric"},
-        {"id": "q2", "question": "Which foreign minister did Russia ban?", "answers": ["Takeshi Iwaya"],
-         "doc_ids": [IWAYA_DOC], "type": "person", "note": "kept as is"},
-        {"id": "q3", "question": "What is the population of the Kuril Islands?", "answers": [],
-         "type": "unanswerable"},
-        {"id": "c1", "turns": [{"question": "Which Japanese foreign minister did Russia ban in 2025?",
-                                "answers": ["Takeshi Iwaya"]},
-                               {"question": "How many people were on that list?", "answers": ["nine"]}],
-         "evidence": [{"doc": IWAYA_DOC, "quote": IWAYA_QUOTE}]},
-    ])
+    return write(
+        tmp_path / "questions.jsonl",
+        [
+            {
+                "id": "q1",
+                "question": "How many Japanese citizens did Russia permanently ban in March 2025?",
+                "answers": ["nine", "9"],
+                "evidence": [{"doc": IWAYA_DOC, "quote": IWAYA_QUOTE}],
+                "type": "numeric",
+            },
+            {
+                "id": "q2",
+                "question": "Which foreign minister did Russia ban?",
+                "answers": ["Takeshi Iwaya"],
+                "doc_ids": [IWAYA_DOC],
+                "type": "person",
+                "note": "kept as is",
+            },
+            {
+                "id": "q3",
+                "question": "What is the population of the Kuril Islands?",
+                "answers": [],
+                "type": "unanswerable",
+            },
+            {
+                "id": "c1",
+                "turns": [
+                    {
+                        "question": "Which Japanese foreign minister did Russia ban in 2025?",
+                        "answers": ["Takeshi Iwaya"],
+                    },
+                    {"question": "How many people were on that list?", "answers": ["nine"]},
+                ],
+                "evidence": [{"doc": IWAYA_DOC, "quote": IWAYA_QUOTE}],
+            },
+        ],
+    )
 
 
 # -- reading ----------------------------------------------------------------------------------
+
 
 def test_reads_json_lines_with_quotes_doc_ids_and_conversations(tmp_path):
     qs = load_questions(small_set(tmp_path))
@@ -65,12 +94,42 @@ def test_reads_the_bundled_sets():
 
 
 def test_reads_squad_json(tmp_path):
-    squad = {"version": "1.1", "data": [{"title": "Super_Bowl_50", "paragraphs": [
-        {"context": "...", "qas": [{"id": "a1", "question": "Who won?", "answers": [
-            {"text": "Denver Broncos", "answer_start": 1}, {"text": "Denver Broncos", "answer_start": 1},
-            {"text": "the Broncos", "answer_start": 8}]}]},
-        {"context": "...", "qas": [{"id": "a2", "question": "Where?", "answers": [], "is_impossible": True,
-                                    "plausible_answers": [{"text": "x", "answer_start": 0}]}]}]}]}
+    squad = {
+        "version": "1.1",
+        "data": [
+            {
+                "title": "Super_Bowl_50",
+                "paragraphs": [
+                    {
+                        "context": "...",
+                        "qas": [
+                            {
+                                "id": "a1",
+                                "question": "Who won?",
+                                "answers": [
+                                    {"text": "Denver Broncos", "answer_start": 1},
+                                    {"text": "Denver Broncos", "answer_start": 1},
+                                    {"text": "the Broncos", "answer_start": 8},
+                                ],
+                            }
+                        ],
+                    },
+                    {
+                        "context": "...",
+                        "qas": [
+                            {
+                                "id": "a2",
+                                "question": "Where?",
+                                "answers": [],
+                                "is_impossible": True,
+                                "plausible_answers": [{"text": "x", "answer_start": 0}],
+                            }
+                        ],
+                    },
+                ],
+            }
+        ],
+    }
     qs = load_questions(write(tmp_path / "dev.json", json.dumps(squad)))
     a1, a2 = qs.questions
     assert a1.answers == ("Denver Broncos", "the Broncos")
@@ -79,44 +138,81 @@ def test_reads_squad_json(tmp_path):
 
 
 def test_reads_csv(tmp_path):
-    path = write(tmp_path / "q.csv", 'question,answers,type,source\n'
-                                     '"Who was banned, then?",Takeshi Iwaya|Iwaya,person,sheet 1\n'
-                                     'What is the population of the Kuril Islands?,,unanswerable,sheet 2\n')
+    path = write(
+        tmp_path / "q.csv",
+        "question,answers,type,source\n"
+        '"Who was banned, then?",Takeshi Iwaya|Iwaya,person,sheet 1\n'
+        "What is the population of the Kuril Islands?,,unanswerable,sheet 2\n",
+    )
     a, b = load_questions(path).questions
     assert (a.id, a.question, a.answers, a.type, a.fields) == (
-        "line-2", "Who was banned, then?", ("Takeshi Iwaya", "Iwaya"), "person", {"source": "sheet 1"})
+        "line-2",
+        "Who was banned, then?",
+        ("Takeshi Iwaya", "Iwaya"),
+        "person",
+        {"source": "sheet 1"},
+    )
     assert b.answers == () and b.id == "line-3"
 
 
-@pytest.mark.parametrize("name, content, where, what", [
-    ("bad.jsonl", '{"id": "a", "question": "q?", "answers": []}\n\n{"id": "b", "question": \n', ":3:",
-     "not valid JSON"),
-    ("bad.jsonl", '{"id": "a", "question": "q?"}\n', ":1:", "missing 'answers'"),
-    ("bad.jsonl", '{"id": "a", "question": "q?", "answers": "nine"}\n', ":1:", "'answers' must be a list"),
-    ("bad.jsonl", '{"id": "a", "question": "q?", "answers": [], "evidence": [{"doc": "x.txt"}]}\n', ":1:",
-     "evidence[0]"),
-    ("bad.jsonl", '{"id": "a", "question": "q?", "answers": []}\n{"id": "a", "question": "r?", "answers": []}\n',
-     ":2:", "duplicate id 'a'"),
-    ("bad.jsonl", '{"id": "c", "turns": [{"question": "q?", "answers": []}, {"answers": []}]}\n', ":1 (turn 2):",
-     "missing or empty 'question'"),
-    ("bad.csv", "question,answer\nq?,a\n", ":1:", "missing column 'answers'"),
-    ("bad.csv", "question,answers\nq?,a\nr?,b,extra\n", ":3:", "more fields"),
-    ("bad.json", '{"data": [{"title": "T", "paragraphs": [{"qas": [{"id": "x", "answers": []}]}]}]}',
-     ": data[0].paragraphs[0].qas[0]:", "missing or empty 'question'"),
-    ("bad.txt", "question?", "bad.txt:", "unknown question file type"),
-])
+@pytest.mark.parametrize(
+    "name, content, where, what",
+    [
+        (
+            "bad.jsonl",
+            '{"id": "a", "question": "q?", "answers": []}\n\n{"id": "b", "question": \n',
+            ":3:",
+            "not valid JSON",
+        ),
+        ("bad.jsonl", '{"id": "a", "question": "q?"}\n', ":1:", "missing 'answers'"),
+        ("bad.jsonl", '{"id": "a", "question": "q?", "answers": "nine"}\n', ":1:", "'answers' must be a list"),
+        (
+            "bad.jsonl",
+            '{"id": "a", "question": "q?", "answers": [], "evidence": [{"doc": "x.txt"}]}\n',
+            ":1:",
+            "evidence[0]",
+        ),
+        (
+            "bad.jsonl",
+            '{"id": "a", "question": "q?", "answers": []}\n{"id": "a", "question": "r?", "answers": []}\n',
+            ":2:",
+            "duplicate id 'a'",
+        ),
+        (
+            "bad.jsonl",
+            '{"id": "c", "turns": [{"question": "q?", "answers": []}, {"answers": []}]}\n',
+            ":1 (turn 2):",
+            "missing or empty 'question'",
+        ),
+        ("bad.csv", "question,answer\nq?,a\n", ":1:", "missing column 'answers'"),
+        ("bad.csv", "question,answers\nq?,a\nr?,b,extra\n", ":3:", "more fields"),
+        (
+            "bad.json",
+            '{"data": [{"title": "T", "paragraphs": [{"qas": [{"id": "x", "answers": []}]}]}]}',
+            ": data[0].paragraphs[0].qas[0]:",
+            "missing or empty 'question'",
+        ),
+        ("bad.txt", "question?", "bad.txt:", "unknown question file type"),
+    ],
+)
 def test_malformed_input_names_file_line_and_problem(tmp_path, name, content, where, what):
     path = write(tmp_path / name, content)
     with pytest.raises(QuestionFileError) as err:
         load_questions(path)
     message = str(err.value)
+    assert isinstance(err.value, UserError)  # the CLI and the app show it as one line
     assert message.startswith(str(path)) and where in message and what in message
     assert "\n" not in message
 
 
 # -- running ----------------------------------------------------------------------------------
 
-def test_run_writes_results_summary_and_reports(fake_assistant, tmp_path):
+
+def test_run_writes_results_summary_and_reports(fake_assistant, tmp_path, monkeypatch):
+    def second_search(*args, **kwargs):
+        raise AssertionError("the evaluator searched apart from ask: the ranking must be the answer's own")
+
+    monkeypatch.setattr(fake_assistant, "retrieve", second_search)
     qs = load_questions(small_set(tmp_path))
     seen = []
     summary = run_eval(fake_assistant, qs, tmp_path / "run", k=3, progress=lambda d, t: seen.append((d, t)))
@@ -124,35 +220,92 @@ def test_run_writes_results_summary_and_reports(fake_assistant, tmp_path):
     lines = [json.loads(x) for x in (tmp_path / "run" / "results.jsonl").read_text().splitlines()]
     assert [x["id"] for x in lines] == ["q1", "q2", "q3", "c1#1", "c1#2"]
     for x in lines:
-        assert {"id", "question", "answer", "short_answer", "abstained", "citations", "retrieved", "latency_ms",
-                "answers", "evidence", "type"} <= set(x)
+        assert {
+            "id",
+            "question",
+            "answer",
+            "short_answer",
+            "abstained",
+            "citations",
+            "retrieved",
+            "latency_ms",
+            "answers",
+            "evidence",
+            "type",
+        } <= set(x)
         assert len(x["retrieved"]) == 10 and x["answer_k"] == 3 and x["ranking_matches_answer"]
-        for c in x["citations"]:
-            assert {"doc", "chunk_id", "start", "end", "text"} <= set(c)
-    assert lines[0]["evidence"][0]["spans"] == [[fake_assistant.document(IWAYA_DOC).text.index("Russia has perm"),
-                                                 fake_assistant.document(IWAYA_DOC).text.index(" The Russian F")]]
+        for c in x["citations"]:  # Citation.to_dict(): the documented fields and more
+            assert {
+                "doc",
+                "chunk_id",
+                "start",
+                "end",
+                "text",
+                "n",
+                "title",
+                "date",
+                "sentence_start",
+                "sentence_end",
+            } <= set(c)
+        for h in x["retrieved"]:
+            assert set(h) == {"doc", "chunk_id", "start", "end", "score"}
+    assert lines[0]["evidence"][0]["spans"] == [
+        [
+            fake_assistant.document(IWAYA_DOC).text.index("Russia has perm"),
+            fake_assistant.document(IWAYA_DOC).text.index(" The Russian F"),
+        ]
+    ]
     assert lines[1]["fields"] == {"note": "kept as is"}
     stored = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert stored["complete"] and stored["questions_done"] == 5
     assert stored["settings"]["k"] == 3 and stored["settings"]["model"] == "hash-bow"
     assert stored["settings"]["index_fingerprint"] == fake_assistant.state.data.fingerprint
+    assert stored["answering"] == fake_assistant.describe()  # the answering settings, as the assistant tells them
+    assert stored["answering"]["threshold"] == fake_assistant.threshold
     assert stored["versions"]["qa-offline"] and set(stored["metrics"]["by_type"]) == {
-        "conversation", "numeric", "person", "unanswerable"}
+        "conversation",
+        "numeric",
+        "person",
+        "unanswerable",
+    }
     assert stored["metrics"]["overall"] == summary.overall.to_dict()
     # Every metric can be recomputed from results.jsonl alone.
     assert compute(read_results(tmp_path / "run" / "results.jsonl")).to_dict() == stored["metrics"]["overall"]
-    names = {"hit@1", "hit@3", "hit@5", "hit@10", "all@1", "mrr@10", "answer_hit", "answer_recall", "short_em",
-             "short_f1", "evidence_cited", "citation_support", "abstain_rate", "false_abstain_rate",
-             "latency_ms_p50", "latency_ms_p95"}
+    names = {
+        "hit@1",
+        "hit@3",
+        "hit@5",
+        "hit@10",
+        "all@1",
+        "mrr@10",
+        "answer_hit",
+        "answer_recall",
+        "short_em",
+        "short_f1",
+        "evidence_cited",
+        "citation_support",
+        "abstain_rate",
+        "false_abstain_rate",
+        "latency_ms_p50",
+        "latency_ms_p95",
+    }
     assert names <= set(stored["metrics"]["overall"])
     assert (tmp_path / "run" / "report.md").read_text().startswith("# Evaluation of questions.jsonl")
 
 
 def test_html_report_is_self_contained_and_escaped(fake_assistant, tmp_path):
-    path = write(tmp_path / "q.jsonl", [
-        {"id": "x<1>", "question": "<script>alert('boo')</script> Who is Sanae Takaichi?", "answers": ["<b>nope</b>"],
-         "type": "a&b"},
-        {"id": "x2", "question": "How many Japanese citizens did Russia ban?", "answers": ["nine"]}])
+    path = write(
+        tmp_path / "q.jsonl",
+        [
+            {
+                "id": "x<1>",
+                "question": "<script>alert('boo')</script> Who is Sanae Takaichi?",
+                "answers": ["<b>nope</b>"],
+                "type": "a&b",
+            },
+            {"id": "x2", "question": "How many Japanese citizens did Russia ban?", "answers": ["nine"]},
+        ],
+    )
     run_eval(fake_assistant, load_questions(path), tmp_path / "run")
     page = (tmp_path / "run" / "report.html").read_text()
     assert "<script>" not in page and "&lt;script&gt;" in page and "&lt;b&gt;nope&lt;/b&gt;" in page
@@ -162,13 +315,29 @@ def test_html_report_is_self_contained_and_escaped(fake_assistant, tmp_path):
 
 
 def test_evidence_quote_not_found_is_reported_not_scored(fake_assistant, tmp_path):
-    path = write(tmp_path / "q.jsonl", [
-        {"id": "ok", "question": "How many Japanese citizens did Russia ban?", "answers": ["nine"],
-         "evidence": [{"doc": IWAYA_DOC, "quote": IWAYA_QUOTE}]},
-        {"id": "typo", "question": "Who is the foreign minister?", "answers": ["Takeshi Iwaya"],
-         "evidence": [{"doc": IWAYA_DOC, "quote": "Foreign Minister Takeshi Iwayaa"}]},
-        {"id": "nodoc", "question": "Who is the foreign minister?", "answers": ["Takeshi Iwaya"],
-         "evidence": [{"doc": "missing.txt", "quote": "anything"}]}])
+    path = write(
+        tmp_path / "q.jsonl",
+        [
+            {
+                "id": "ok",
+                "question": "How many Japanese citizens did Russia ban?",
+                "answers": ["nine"],
+                "evidence": [{"doc": IWAYA_DOC, "quote": IWAYA_QUOTE}],
+            },
+            {
+                "id": "typo",
+                "question": "Who is the foreign minister?",
+                "answers": ["Takeshi Iwaya"],
+                "evidence": [{"doc": IWAYA_DOC, "quote": "Foreign Minister Takeshi Iwayaa"}],
+            },
+            {
+                "id": "nodoc",
+                "question": "Who is the foreign minister?",
+                "answers": ["Takeshi Iwaya"],
+                "evidence": [{"doc": "missing.txt", "quote": "anything"}],
+            },
+        ],
+    )
     summary = run_eval(fake_assistant, load_questions(path), tmp_path / "run")
     assert [qid for qid, _ in summary.evidence_not_found] == ["typo", "nodoc"]
     assert "quote not found in 000_a07452a012145e1e.txt" in summary.evidence_not_found[0][1]
@@ -190,6 +359,7 @@ def stop_after(n: int):
     def progress(done: int, total: int) -> None:
         if done >= n:
             raise Interrupt
+
     return progress
 
 
@@ -217,7 +387,19 @@ def test_resume_refuses_a_run_with_other_settings(fake_assistant, tmp_path):
         run_eval(fake_assistant, qs, tmp_path / "run", k=3)
 
 
+def test_answering_settings_are_recorded_but_do_not_block_a_resume(fake_assistant, tmp_path, monkeypatch):
+    qs = load_questions(small_set(tmp_path))
+    with pytest.raises(Interrupt):
+        run_eval(fake_assistant, qs, tmp_path / "run", progress=stop_after(1))
+    monkeypatch.setattr(fake_assistant, "describe", lambda: {"threshold": 0.5, "weight": 2.0})
+    summary = run_eval(fake_assistant, qs, tmp_path / "run")
+    assert summary.resumed == 1 and summary.complete
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["answering"] == {"threshold": 0.5, "weight": 2.0}
+    assert "answering" not in json.loads((tmp_path / "run" / "run.json").read_text())
+
+
 # -- comparing --------------------------------------------------------------------------------
+
 
 def stored_run(folder: Path, results: list[Result]) -> Path:
     folder.mkdir()
@@ -226,21 +408,49 @@ def stored_run(folder: Path, results: list[Result]) -> Path:
 
 
 def hand_result(qid: str, answer: str, abstained: bool = False, answers=("nine",)) -> Result:
-    return Result(id=qid, question=f"{qid}?", type="t", answers=tuple(answers), evidence=(), evidence_problems=(),
-                  answer=answer, short_answer=None, abstained=abstained, citations=(), retrieved=(), answer_k=5,
-                  latency_ms=10.0)
+    return Result(
+        id=qid,
+        question=f"{qid}?",
+        type="t",
+        answers=tuple(answers),
+        evidence=(),
+        evidence_problems=(),
+        answer=answer,
+        short_answer=None,
+        abstained=abstained,
+        citations=(),
+        retrieved=(),
+        answer_k=5,
+        latency_ms=10.0,
+    )
 
 
 def test_compare_gives_deltas_and_changed_questions(tmp_path):
-    a = stored_run(tmp_path / "a", [hand_result("q1", "nine [1]"), hand_result("q2", "ten [1]"),
-                                    hand_result("q3", "nine [1]"), hand_result("gone", "x")])
-    b = stored_run(tmp_path / "b", [hand_result("q1", "nine [1]"), hand_result("q2", "nine [1]"),
-                                    hand_result("q3", "", abstained=True), hand_result("new", "x")])
+    a = stored_run(
+        tmp_path / "a",
+        [
+            hand_result("q1", "nine [1]"),
+            hand_result("q2", "ten [1]"),
+            hand_result("q3", "nine [1]"),
+            hand_result("gone", "x"),
+        ],
+    )
+    b = stored_run(
+        tmp_path / "b",
+        [
+            hand_result("q1", "nine [1]"),
+            hand_result("q2", "nine [1]"),
+            hand_result("q3", "", abstained=True),
+            hand_result("new", "x"),
+        ],
+    )
     comparison = compare(a, b)
     assert comparison.metrics["overall"]["answer_hit"] == (0.5, 0.5)
     assert comparison.metrics["overall"]["false_abstain_rate"] == (0.0, 0.25)
-    assert [(c.id, c.before, c.after) for c in comparison.changed] == [("q2", "wrong", "correct"),
-                                                                         ("q3", "correct", "abstained")]
+    assert [(c.id, c.before, c.after) for c in comparison.changed] == [
+        ("q2", "wrong", "correct"),
+        ("q3", "correct", "abstained"),
+    ]
     assert (comparison.only_a, comparison.only_b) == (("gone",), ("new",))
     assert comparison.to_dict()["metrics"]["overall"]["false_abstain_rate"]["delta"] == 0.25
 
@@ -252,6 +462,54 @@ def test_compare_gives_deltas_and_changed_questions(tmp_path):
     assert (b / "compare-a-vs-b.md").read_text() == run.output
 
 
+OLD_CITATION = ("n", "doc", "chunk_id", "start", "end", "text")  # what results.jsonl held before Citation.to_dict
+
+
+def old_format(line: dict) -> dict:
+    """A results.jsonl line as the code before the shared records wrote it."""
+    return {**line, "citations": [{key: c[key] for key in OLD_CITATION} for c in line["citations"]]}
+
+
+def test_runs_written_by_older_code_are_read_compared_and_resumed(fake_assistant, tmp_path):
+    qs = load_questions(small_set(tmp_path))
+    new = tmp_path / "new"
+    run_eval(fake_assistant, qs, new)
+    lines = [json.loads(x) for x in (new / "results.jsonl").read_text().splitlines()]
+    assert any(x["citations"] for x in lines)
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "run.json").write_text((new / "run.json").read_text())
+    write(old / "results.jsonl", [old_format(x) for x in lines])
+
+    read_old, read_new = read_results(old / "results.jsonl"), read_results(new / "results.jsonl")
+    for a, b in zip(read_old, read_new, strict=True):
+        for c_old, c_new in zip(a.citations, b.citations, strict=True):
+            assert (c_old.title, c_old.date, c_old.sentence_start, c_old.sentence_end) == (
+                "",
+                None,
+                c_old.start,
+                c_old.end,
+            )  # an old citation cites its whole passage
+            assert (c_old.n, c_old.doc, c_old.chunk_id, c_old.start, c_old.end, c_old.text) == (
+                c_new.n,
+                c_new.doc,
+                c_new.chunk_id,
+                c_new.start,
+                c_new.end,
+                c_new.text,
+            )
+        assert a.retrieved == b.retrieved
+    assert compute(read_old) == compute(read_new)
+
+    comparison = compare(old, new)
+    assert comparison.changed == () and comparison.only_a == comparison.only_b == ()
+    assert all(a == b for values in comparison.metrics.values() for a, b in values.values())
+
+    summary = run_eval(fake_assistant, qs, old)  # resuming an old run keeps every answer, now in today's format
+    assert summary.resumed == 5 and summary.overall == compute(read_new)
+    assert all("sentence_start" in c for x in read_results(old / "results.jsonl") for c in x.to_dict()["citations"])
+
+
 def test_compare_of_a_folder_without_results_fails_with_one_line(tmp_path):
     run = CliRunner().invoke(cli.main, ["eval", "--compare", str(tmp_path), str(tmp_path)])
     assert run.exit_code == 2 and run.output.count("\n") == 1 and "no results.jsonl" in run.output
@@ -259,18 +517,29 @@ def test_compare_of_a_folder_without_results_fails_with_one_line(tmp_path):
 
 # -- command line -----------------------------------------------------------------------------
 
+
 @pytest.fixture
 def fake_cli(monkeypatch, tmp_path):
     """`qa` with the fast fake embedder, and the index cache in a temporary folder."""
-    monkeypatch.setattr(cli, "Assistant", lambda corpus, index, **kw: Assistant(corpus, index,
-                                                                                embedder=HashEmbedder(), **kw))
+    monkeypatch.setattr(
+        cli, "Assistant", lambda corpus, index, **kw: Assistant(corpus, index, embedder=HashEmbedder(), **kw)
+    )
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     return CliRunner()
 
 
 def test_cli_eval_runs_and_resumes(fake_cli, corpus_copy, tmp_path):
-    args = ["eval", str(small_set(tmp_path)), "--corpus", str(corpus_copy), "--index", str(tmp_path / "index"),
-            "--out", str(tmp_path / "run"), "--no-progress"]
+    args = [
+        "eval",
+        str(small_set(tmp_path)),
+        "--corpus",
+        str(corpus_copy),
+        "--index",
+        str(tmp_path / "index"),
+        "--out",
+        str(tmp_path / "run"),
+        "--no-progress",
+    ]
     run = fake_cli.invoke(cli.main, args)
     assert run.exit_code == 0, run.output
     assert "5 of 5 questions (4 answerable, 1 unanswerable)" in run.output and "hit@1" in run.output
@@ -280,14 +549,26 @@ def test_cli_eval_runs_and_resumes(fake_cli, corpus_copy, tmp_path):
 
 
 def test_cli_resume_continues_the_latest_run(fake_cli, corpus_copy, tmp_path, monkeypatch):
-    monkeypatch.setattr(evaluate, "DEFAULT_RUNS", tmp_path / "runs")
-    args = ["eval", str(small_set(tmp_path)), "--corpus", str(corpus_copy), "--index", str(tmp_path / "index"),
-            "--no-progress", "--resume"]
+    monkeypatch.setattr(cli, "DEFAULT_RUNS", tmp_path / "runs")
+    args = [
+        "eval",
+        str(small_set(tmp_path)),
+        "--corpus",
+        str(corpus_copy),
+        "--index",
+        str(tmp_path / "index"),
+        "--no-progress",
+        "--resume",
+    ]
     none = fake_cli.invoke(cli.main, args)
     assert none.exit_code == 2 and "no run to resume" in none.output
     with pytest.raises(Interrupt):
-        run_eval(Assistant(corpus_copy, tmp_path / "index", embedder=HashEmbedder()),
-                 load_questions(small_set(tmp_path)), tmp_path / "runs" / "first", progress=stop_after(2))
+        run_eval(
+            Assistant(corpus_copy, tmp_path / "index", embedder=HashEmbedder()),
+            load_questions(small_set(tmp_path)),
+            tmp_path / "runs" / "first",
+            progress=stop_after(2),
+        )
     run = fake_cli.invoke(cli.main, [*args, "--json"])
     assert run.exit_code == 0, run.output
     assert json.loads(run.output)["resumed"] == 2
@@ -304,11 +585,31 @@ def test_cli_eval_bad_input_is_one_line_naming_file_and_line(fake_cli, tmp_path)
 
 
 def test_cli_eval_prints_evidence_not_found(fake_cli, corpus_copy, tmp_path):
-    path = write(tmp_path / "q.jsonl", [{"id": "typo", "question": "Who is the foreign minister?",
-                                         "answers": ["Takeshi Iwaya"],
-                                         "evidence": [{"doc": IWAYA_DOC, "quote": "no such words here"}]}])
-    run = fake_cli.invoke(cli.main, ["eval", str(path), "--corpus", str(corpus_copy), "--index",
-                                     str(tmp_path / "index"), "--out", str(tmp_path / "run"), "--no-progress"])
+    path = write(
+        tmp_path / "q.jsonl",
+        [
+            {
+                "id": "typo",
+                "question": "Who is the foreign minister?",
+                "answers": ["Takeshi Iwaya"],
+                "evidence": [{"doc": IWAYA_DOC, "quote": "no such words here"}],
+            }
+        ],
+    )
+    run = fake_cli.invoke(
+        cli.main,
+        [
+            "eval",
+            str(path),
+            "--corpus",
+            str(corpus_copy),
+            "--index",
+            str(tmp_path / "index"),
+            "--out",
+            str(tmp_path / "run"),
+            "--no-progress",
+        ],
+    )
     assert run.exit_code == 0, run.output
     assert "evidence not found for typo: quote not found in 000_a07452a012145e1e.txt" in run.output
 
@@ -327,6 +628,7 @@ def test_another_corpus_gets_its_own_cached_index(fake_cli, corpus_copy, tmp_pat
 
 # -- the real model on the dev sets -------------------------------------------------------------
 
+
 def recompute_floors(path: Path) -> dict:
     """The quality floors of issue 2, from results.jsonl alone (plain JSON, none of qa's scoring code)."""
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
@@ -340,15 +642,25 @@ def recompute_floors(path: Path) -> dict:
         return not row["abstained"] and any(f" {norm(a)} " in f" {norm(row['answer'])} " for a in row["answers"])
 
     def cited(row: dict) -> bool:
-        return any(c["doc"] == e["doc"] and (e["spans"] is None or any(
-            2 * (min(c["end"], s[1]) - max(c["start"], s[0])) >= s[1] - s[0] for s in e["spans"]))
-            for c in row["citations"] for e in row["evidence"])
+        return any(
+            c["doc"] == e["doc"]
+            and (
+                e["spans"] is None
+                or any(2 * (min(c["end"], s[1]) - max(c["start"], s[0])) >= s[1] - s[0] for s in e["spans"])
+            )
+            for c in row["citations"]
+            for e in row["evidence"]
+        )
 
     answerable = [r for r in rows if r["answers"]]
-    return {"rows": rows, "answer_hit": sum(map(hit, answerable)) / len(answerable),
-            "evidence_cited": sum(map(cited, answerable)) / len(answerable),
-            "declined": sum(r["abstained"] for r in rows if not r["answers"]),
-            "false_abstains": sum(r["abstained"] for r in answerable), "hits": {r["id"]: hit(r) for r in rows}}
+    return {
+        "rows": rows,
+        "answer_hit": sum(map(hit, answerable)) / len(answerable),
+        "evidence_cited": sum(map(cited, answerable)) / len(answerable),
+        "declined": sum(r["abstained"] for r in rows if not r["answers"]),
+        "false_abstains": sum(r["abstained"] for r in answerable),
+        "hits": {r["id"]: hit(r) for r in rows},
+    }
 
 
 @pytest.mark.model
@@ -356,12 +668,15 @@ def test_dev_sets_reach_the_quality_floors(real_assistant, tmp_path):
     dev = run_eval(real_assistant, load_questions(EVAL / "dev_questions.jsonl"), tmp_path / "dev")
     chats = run_eval(real_assistant, load_questions(EVAL / "dev_conversations.jsonl"), tmp_path / "chats")
     assert dev.evidence_not_found == () and chats.evidence_not_found == ()
-    assert dev.ranking_mismatches == () and chats.ranking_mismatches == ()
+    for run in ("dev", "chats"):  # the ranking scored is the answer's own search: its first k are the answer's
+        assert all(r.ranking_matches_answer for r in read_results(tmp_path / run / "results.jsonl"))
     floors = recompute_floors(tmp_path / "dev" / "results.jsonl")
     assert floors["answer_hit"] == pytest.approx(dev.overall.answer_hit)
     assert floors["evidence_cited"] == pytest.approx(dev.overall.evidence_cited)
-    report = (f"answer_hit {floors['answer_hit']:.3f}, evidence_cited {floors['evidence_cited']:.3f}, "
-              f"declined {floors['declined']}/5, false abstains {floors['false_abstains']}")
+    report = (
+        f"answer_hit {floors['answer_hit']:.3f}, evidence_cited {floors['evidence_cited']:.3f}, "
+        f"declined {floors['declined']}/5, false abstains {floors['false_abstains']}"
+    )
     assert floors["answer_hit"] >= 0.90, report
     assert floors["evidence_cited"] >= 0.95, report
     assert floors["declined"] >= 4, report

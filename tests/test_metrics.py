@@ -6,10 +6,8 @@ import json
 
 import pytest
 
-from qa.metrics import (
-    Cited,
+from qa.eval.metrics import (
     Result,
-    Retrieved,
     answer_hit,
     answer_recall,
     by_type,
@@ -20,34 +18,58 @@ from qa.metrics import (
     outcome,
     token_f1,
 )
-from qa.questions import GoldSpan, find_quote
+from qa.eval.questions import GoldSpan, find_quote
+from qa.records import Citation, HitRef
 
 QUOTE = GoldSpan("a.txt", "the quote", ((100, 200),))
 
 
-def passage(doc: str, start: int, end: int) -> Retrieved:
-    return Retrieved(doc, f"{doc}:{start}", start, end, 1.0)
+def passage(doc: str, start: int, end: int) -> HitRef:
+    return HitRef(doc, f"{doc}:{start}", start, end, 1.0)
 
 
-def cited(n: int, doc: str, start: int, end: int, text: str = "") -> Cited:
-    return Cited(n, doc, f"{doc}:{start}", start, end, text)
+def cited(n: int, doc: str, start: int, end: int, text: str = "") -> Citation:
+    return Citation(n, doc, f"title of {doc}", "2025-03-03", f"{doc}:{start}", start, end, text, start, end)
 
 
-def result(qid: str = "q", answers=("nine",), evidence=(QUOTE,), answer: str = "", retrieved=(), citations=(),
-           abstained: bool = False, short: str | None = None, latency: float = 10.0, kind: str | None = None,
-           problems=(), k: int = 5) -> Result:
-    return Result(id=qid, question=f"question {qid}?", type=kind, answers=tuple(answers), evidence=tuple(evidence),
-                  evidence_problems=tuple(problems), answer=answer, short_answer=short, abstained=abstained,
-                  citations=tuple(citations), retrieved=tuple(retrieved), answer_k=k, latency_ms=latency)
+def result(
+    qid: str = "q",
+    answers=("nine",),
+    evidence=(QUOTE,),
+    answer: str = "",
+    retrieved=(),
+    citations=(),
+    abstained: bool = False,
+    short: str | None = None,
+    latency: float = 10.0,
+    kind: str | None = None,
+    problems=(),
+    k: int = 5,
+) -> Result:
+    return Result(
+        id=qid,
+        question=f"question {qid}?",
+        type=kind,
+        answers=tuple(answers),
+        evidence=tuple(evidence),
+        evidence_problems=tuple(problems),
+        answer=answer,
+        short_answer=short,
+        abstained=abstained,
+        citations=tuple(citations),
+        retrieved=tuple(retrieved),
+        answer_k=k,
+        latency_ms=latency,
+    )
 
 
-def ranked(rank: int | None, depth: int = 10) -> tuple[Retrieved, ...]:
+def ranked(rank: int | None, depth: int = 10) -> tuple[HitRef, ...]:
     """A ranking whose only relevant passage is at ``rank`` (None: nowhere)."""
-    return tuple(passage("a.txt", 100, 200) if r == rank else passage("other.txt", 0, 100)
-                 for r in range(1, depth + 1))
+    return tuple(passage("a.txt", 100, 200) if r == rank else passage("other.txt", 0, 100) for r in range(1, depth + 1))
 
 
 # -- relevance --------------------------------------------------------------------------------
+
 
 def test_relevance_needs_half_the_quote_span_in_the_same_document():
     assert is_relevant("a.txt", 150, 400, QUOTE)  # covers 100..200 from 150: exactly half
@@ -67,9 +89,14 @@ def test_relevance_counts_any_occurrence_of_the_quote():
 
 # -- retrieval --------------------------------------------------------------------------------
 
+
 def test_hit_at_k_and_mrr():
-    results = [result("a", retrieved=ranked(1)), result("b", retrieved=ranked(4)), result("c", retrieved=ranked(None)),
-               result("u", answers=(), evidence=(), retrieved=ranked(None))]  # unanswerable: not counted
+    results = [
+        result("a", retrieved=ranked(1)),
+        result("b", retrieved=ranked(4)),
+        result("c", retrieved=ranked(None)),
+        result("u", answers=(), evidence=(), retrieved=ranked(None)),
+    ]  # unanswerable: not counted
     m = compute(results)
     assert m.scored_for_evidence == 3
     assert m.hit == pytest.approx({1: 1 / 3, 3: 1 / 3, 5: 2 / 3, 10: 2 / 3})
@@ -91,13 +118,18 @@ def test_all_at_k_needs_every_evidence_item():
 
 def test_evidence_not_found_is_left_out_of_retrieval_metrics():
     missing = GoldSpan("a.txt", "not there", ())
-    m = compute([result("a", retrieved=ranked(1)),
-                 result("b", evidence=(missing,), problems=("quote not found",), retrieved=ranked(None))])
+    m = compute(
+        [
+            result("a", retrieved=ranked(1)),
+            result("b", evidence=(missing,), problems=("quote not found",), retrieved=ranked(None)),
+        ]
+    )
     assert m.scored_for_evidence == 1 and m.evidence_not_found == 1
     assert m.hit[1] == 1.0 and m.evidence_cited == 0.0
 
 
 # -- answers ----------------------------------------------------------------------------------
+
 
 def test_contains_matches_whole_normalised_tokens():
     assert contains("Russia banned Nine Japanese citizens.", "nine")
@@ -122,9 +154,11 @@ def test_answer_hit_and_recall():
 
 
 def test_short_answer_em_and_f1_over_questions_with_a_short_answer():
-    results = [result("a", answers=("Takeshi Iwaya", "Iwaya"), short="Takeshi Iwaya"),
-               result("b", answers=("Takeshi Iwaya",), short="Foreign Minister Iwaya"),
-               result("c", answers=("nine",), short=None)]
+    results = [
+        result("a", answers=("Takeshi Iwaya", "Iwaya"), short="Takeshi Iwaya"),
+        result("b", answers=("Takeshi Iwaya",), short="Foreign Minister Iwaya"),
+        result("c", answers=("nine",), short=None),
+    ]
     m = compute(results)
     assert m.short_answers == 2
     assert m.short_em == pytest.approx(0.5)
@@ -142,8 +176,10 @@ def test_evidence_cited_uses_the_cited_passages_span():
 
 def test_citation_support_checks_each_sentence_against_its_cited_passage():
     passage_text = "Intro. Russia has banned nine  Japanese citizens.\nMore text."
-    r = result(answer="Russia has banned nine Japanese citizens. [1] Moscow cheered loudly. [2] Unmarked claim.",
-               citations=(cited(1, "a.txt", 0, 60, passage_text), cited(2, "a.txt", 60, 90, "Nothing relevant.")))
+    r = result(
+        answer="Russia has banned nine Japanese citizens. [1] Moscow cheered loudly. [2] Unmarked claim.",
+        citations=(cited(1, "a.txt", 0, 60, passage_text), cited(2, "a.txt", 60, 90, "Nothing relevant.")),
+    )
     declined = result(answer="The documents don't say this.", abstained=True)
     m = compute([r, declined])
     assert m.answer_sentences == 3
@@ -151,9 +187,14 @@ def test_citation_support_checks_each_sentence_against_its_cited_passage():
 
 
 def test_abstain_rates():
-    results = [result("u1", answers=(), evidence=(), abstained=True),
-               result("u2", answers=(), evidence=(), abstained=False, answer="A guess. [1]"),
-               result("a1", abstained=True), result("a2"), result("a3"), result("a4")]
+    results = [
+        result("u1", answers=(), evidence=(), abstained=True),
+        result("u2", answers=(), evidence=(), abstained=False, answer="A guess. [1]"),
+        result("a1", abstained=True),
+        result("a2"),
+        result("a3"),
+        result("a4"),
+    ]
     m = compute(results)
     assert m.abstain_rate == 0.5
     assert m.false_abstain_rate == 0.25
@@ -167,8 +208,11 @@ def test_latency_percentiles_interpolate_between_ranks():
 
 
 def test_metrics_per_type_and_empty_denominators():
-    results = [result("a", kind="numeric", answer="nine [1]"), result("b", kind="numeric"),
-               result("u", answers=(), evidence=(), kind="unanswerable", abstained=True)]
+    results = [
+        result("a", kind="numeric", answer="nine [1]"),
+        result("b", kind="numeric"),
+        result("u", answers=(), evidence=(), kind="unanswerable", abstained=True),
+    ]
     types = by_type(results)
     assert set(types) == {"numeric", "unanswerable"}
     assert types["numeric"].answer_hit == 0.5 and types["numeric"].abstain_rate is None
@@ -184,14 +228,61 @@ def test_miss_kind_tells_retrieval_from_answering_misses():
 
 
 def test_result_round_trips_through_json():
-    r = result(answer="nine [1]", retrieved=ranked(3), citations=(cited(1, "a.txt", 100, 200, "t"),),
-               short="nine", kind="numeric")
+    r = result(
+        answer="nine [1]",
+        retrieved=ranked(3),
+        citations=(cited(1, "a.txt", 100, 200, "t"),),
+        short="nine",
+        kind="numeric",
+    )
     again = Result.from_dict(json.loads(json.dumps(r.to_dict())))
     assert again == r
     assert compute([again]) == compute([r])
 
 
+def test_result_reads_a_line_written_by_older_code():
+    """Before the shared records, a citation held n, doc, chunk_id, start, end and text only."""
+    line = {
+        "id": "q",
+        "question": "How many?",
+        "type": "numeric",
+        "answers": ["nine"],
+        "evidence": [{"doc": "a.txt", "quote": "the quote", "spans": [[100, 200]]}],
+        "evidence_problems": [],
+        "answer": "Russia banned nine people. [1]",
+        "short_answer": "nine",
+        "abstained": False,
+        "citations": [
+            {
+                "n": 1,
+                "doc": "a.txt",
+                "chunk_id": "c1",
+                "start": 90,
+                "end": 210,
+                "text": "Then Russia banned nine people.",
+            }
+        ],
+        "retrieved": [{"doc": "a.txt", "chunk_id": "c1", "start": 90, "end": 210, "score": 0.5}],
+        "answer_k": 5,
+        "latency_ms": 12.5,
+        "conversation": None,
+        "turn": 0,
+        "ranking_matches_answer": True,
+        "fields": {},
+    }
+    r = Result.from_dict(line)
+    assert r.citations == (Citation(1, "a.txt", "", None, "c1", 90, 210, "Then Russia banned nine people.", 90, 210),)
+    assert r.retrieved == (HitRef("a.txt", "c1", 90, 210, 0.5),)
+    m = compute([r])
+    assert (m.hit[1], m.evidence_cited, m.answer_hit, m.short_em, m.citation_support) == (1.0, 1.0, 1.0, 1.0, 1.0)
+    again = r.to_dict()  # written back in today's format: the documented fields keep their names and values
+    assert {k: again["citations"][0][k] for k in line["citations"][0]} == line["citations"][0]
+    assert again["retrieved"] == line["retrieved"]
+    assert Result.from_dict(json.loads(json.dumps(again))) == r
+
+
 # -- finding quotes ---------------------------------------------------------------------------
+
 
 def test_find_quote_maps_normalised_matches_back_to_original_offsets():
     text = "Head.\nForeign\u00a0Minister   Takeshi\n Iwaya said “no”. Then ﬁve more. Takeshi Iwaya again."

@@ -55,7 +55,7 @@ def test_iwaya_question_is_answered_and_cited_exactly(real_assistant):
     assert answer.citations[0].date == "2025-03-03"
     file_text = (CORPUS / IWAYA_DOC).read_bytes().decode("utf-8")
     for c in answer.citations:
-        assert file_text[c.start:c.end] == c.text if c.doc == IWAYA_DOC else True
+        assert file_text[c.start : c.end] == c.text if c.doc == IWAYA_DOC else True
         assert c.start <= c.sentence_start < c.sentence_end <= c.end
     assert "Takeshi Iwaya" in answer.citations[0].sentence
 
@@ -71,7 +71,7 @@ def test_every_citation_is_checkable_against_its_file(real_assistant):
     for q in load_jsonl(EVAL / "dev_questions.jsonl")[:12]:
         answer = real_assistant.ask(q["question"])
         for c in answer.citations + answer.closest:
-            assert (CORPUS / c.doc).read_bytes().decode("utf-8")[c.start:c.end] == c.text
+            assert (CORPUS / c.doc).read_bytes().decode("utf-8")[c.start : c.end] == c.text
         words = len(answer.answer.split())
         assert answer.abstained or (words <= 70 and answer.answer.count("[") <= 2)
 
@@ -93,8 +93,10 @@ def test_dev_questions_reach_the_floors(real_assistant):
         if not ok:
             misses.append((q["id"], answer.answer[:120]))
     declined = sum(real_assistant.ask(q["question"]).abstained for q in unanswerable)
-    report = f"answer_hit {hit}/{len(answerable)}, evidence_cited {cited}/{len(answerable)}, " \
-             f"declined {declined}/{len(unanswerable)}, false abstain {false_abstain}; misses {misses}"
+    report = (
+        f"answer_hit {hit}/{len(answerable)}, evidence_cited {cited}/{len(answerable)}, "
+        f"declined {declined}/{len(unanswerable)}, false abstain {false_abstain}; misses {misses}"
+    )
     print(report)
     assert hit >= 0.90 * len(answerable), report
     assert cited >= 0.95 * len(answerable), report
@@ -109,8 +111,10 @@ def test_follow_up_questions_use_the_conversation(real_assistant):
             answer = real_assistant.ask(turn["question"], history=history)
             history.append(Turn(turn["question"], answer))
         last = history[-1].answer
-        assert not last.abstained and contains_gold(last.answer, conv["turns"][-1]["answers"]), \
-            (conv["id"], last.answer)
+        assert not last.abstained and contains_gold(last.answer, conv["turns"][-1]["answers"]), (
+            conv["id"],
+            last.answer,
+        )
         assert last.citations[0].doc == conv["evidence"][0]["doc"]
 
 
@@ -136,7 +140,9 @@ def test_undated_collections_are_not_ranked_by_recency(tmp_path):
     from qa import Assistant, HashEmbedder
 
     corpus = tmp_path / "corpus.jsonl"
-    corpus.write_text('{"id": "a", "title": "Kings", "text": "Who is king? The king in 1990 was Olaf."}\n'
-                      '{"id": "b", "title": "Kings", "text": "The king in 2020 was Harald."}\n')
+    corpus.write_text(
+        '{"id": "a", "title": "Kings", "text": "Who is king? The king in 1990 was Olaf."}\n'
+        '{"id": "b", "title": "Kings", "text": "The king in 2020 was Harald."}\n'
+    )
     assistant = Assistant(corpus, tmp_path / "index", embedder=HashEmbedder()).load()
-    assert not assistant.state.answerer.asks_about_now("Who is the king?")
+    assert not assistant.state.pipeline.read("Who is the king?").about_now

@@ -23,7 +23,7 @@ def test_dense_matches_brute_force(tmp_path, n_docs):
     query = "salmon treaty court"
     q = HashEmbedder().encode([query])[0]
     k = min(13, len(data.chunks))
-    expected = np.sort(data.chunk_vectors @ q)[::-1][:k]
+    expected = np.sort(data.chunk_index.vectors(range(len(data.chunks))) @ q)[::-1][:k]
     got = [h.score for h in assistant.retrieve(query, k=k, mode="dense")]
     assert np.allclose(got, expected, atol=1e-5)
 
@@ -59,8 +59,9 @@ def test_filters_restrict_documents_and_dates(fake_assistant):
 def test_keyword_index_reads_titles(fake_assistant):
     data = fake_assistant.state.data
     chunk = data.chunks[0]
-    assert set(terms(data.documents[chunk.doc].title)) <= set(terms(embedding_text(
-        data.documents[chunk.doc].title, chunk.text)))
+    assert set(terms(data.documents[chunk.doc].title)) <= set(
+        terms(embedding_text(data.documents[chunk.doc].title, chunk.text))
+    )
 
 
 def test_langchain_retriever_returns_documents_with_metadata(fake_assistant):
@@ -70,4 +71,4 @@ def test_langchain_retriever_returns_documents_with_metadata(fake_assistant):
     meta = docs[0].metadata
     assert set(meta) >= {"source", "title", "date", "start", "end", "score"}
     text = fake_assistant.document(meta["source"]).text
-    assert text[meta["start"]:meta["end"]] == docs[0].page_content
+    assert text[meta["start"] : meta["end"]] == docs[0].page_content

@@ -34,20 +34,28 @@ QUESTIONS = ["Who was banned in 2025?", "vaccines export ban", "peace treaty tal
 def test_save_then_load_gives_identical_results(fake_assistant, tmp_path):
     before = {q: [(h.chunk.id, round(h.score, 6)) for h in fake_assistant.retrieve(q, k=5)] for q in QUESTIONS}
     answers = {q: fake_assistant.ask(q).answer for q in QUESTIONS}
-    reloaded = Assistant(fake_assistant.corpus, fake_assistant.index_dir, embedder=HashEmbedder(),
-                         auto_refresh=False).load()
+    reloaded = Assistant(
+        fake_assistant.corpus, fake_assistant.index_dir, embedder=HashEmbedder(), auto_refresh=False
+    ).load()
     after = {q: [(h.chunk.id, round(h.score, 6)) for h in reloaded.retrieve(q, k=5)] for q in QUESTIONS}
     assert before == after
     assert answers == {q: reloaded.ask(q).answer for q in QUESTIONS}
     a, b = fake_assistant.state.data, reloaded.state.data
-    assert np.array_equal(a.chunk_vectors, b.chunk_vectors)
+    rows = range(len(a.chunks))
+    assert np.array_equal(a.chunk_index.vectors(rows), b.chunk_index.vectors(rows))
 
 
 def test_index_folder_has_manifest_and_no_pickle(fake_assistant):
     build = current_build(fake_assistant.index_dir)
     names = sorted(p.name for p in build.iterdir())
-    assert names == ["chunks.faiss", "chunks.jsonl", "documents.jsonl", "manifest.json", "sentences.faiss",
-                     "sentences.jsonl"]
+    assert names == [
+        "chunks.faiss",
+        "chunks.jsonl",
+        "documents.jsonl",
+        "manifest.json",
+        "sentences.faiss",
+        "sentences.jsonl",
+    ]
     manifest = json.loads((build / "manifest.json").read_text())
     assert manifest["schema_version"] == 3
     assert manifest["model"] == {"name": "hash-bow", "dimension": 64, "max_tokens": 256}
@@ -127,10 +135,15 @@ def test_index_from_another_model_is_refused_clearly(fake_assistant):
         Assistant(fake_assistant.corpus, fake_assistant.index_dir, embedder=other, auto_refresh=False).load()
     # with auto refresh, the index is rebuilt for the new model
     rebuilt = Assistant(fake_assistant.corpus, fake_assistant.index_dir, embedder=other).load()
-    assert rebuilt.state.data.manifest["model"]["name"] == "other-model"
+    assert rebuilt.manifest.model.name == "other-model"
 
 
 def test_other_chunking_settings_are_refused(fake_assistant):
     with pytest.raises(IndexMismatch, match="chunking"):
-        Assistant(fake_assistant.corpus, fake_assistant.index_dir, embedder=HashEmbedder(),
-                  settings=ChunkSettings(size=100), auto_refresh=False).load()
+        Assistant(
+            fake_assistant.corpus,
+            fake_assistant.index_dir,
+            embedder=HashEmbedder(),
+            settings=ChunkSettings(size=100),
+            auto_refresh=False,
+        ).load()

@@ -33,32 +33,14 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.questions import GoldSpan
+from qa.eval.questions import GoldSpan
+from qa.records import Citation, HitRef
 from qa.text import normalize, split_sentences, squad_normalize
 
 KS = (1, 3, 5, 10)
 DEPTH = max(KS)
 _MARKERS = re.compile(r"((?:\s*\[\d+\])+)")
 _POSSESSIVE = re.compile(r"(?<=\w)['’]s\b")
-
-
-@dataclass(frozen=True)
-class Retrieved:
-    doc: str
-    chunk_id: str
-    start: int
-    end: int
-    score: float
-
-
-@dataclass(frozen=True)
-class Cited:
-    n: int
-    doc: str
-    chunk_id: str
-    start: int
-    end: int
-    text: str
 
 
 @dataclass(frozen=True)
@@ -74,13 +56,13 @@ class Result:
     answer: str  # the full text shown to the user
     short_answer: str | None
     abstained: bool
-    citations: tuple[Cited, ...]
-    retrieved: tuple[Retrieved, ...]  # ranked, at least DEPTH deep when the index has that many passages
+    citations: tuple[Citation, ...]
+    retrieved: tuple[HitRef, ...]  # ranked, at least DEPTH deep when the index has that many passages
     answer_k: int  # the answer was built from the first answer_k passages of ``retrieved``
     latency_ms: float
     conversation: str | None = None
     turn: int = 0
-    ranking_matches_answer: bool = True  # the answer's own passages equal retrieved[:answer_k]
+    ranking_matches_answer: bool = True  # the answer's own passages are retrieved[:answer_k] (``Answer.ranking``)
     fields: dict = field(default_factory=dict)
 
     @property
@@ -92,19 +74,33 @@ class Result:
         return self.answerable and bool(self.evidence) and not self.evidence_problems
 
     def to_dict(self) -> dict:
+        """One line of ``results.jsonl``: citations as ``Citation.to_dict()``, retrieved as ``HitRef.to_dict()``."""
         d = asdict(self)
         d["evidence"] = [g.to_dict() for g in self.evidence]
+        d["citations"] = [c.to_dict() for c in self.citations]
+        d["retrieved"] = [h.to_dict() for h in self.retrieved]
         d["latency_ms"] = round(self.latency_ms, 2)
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> Result:
-        evidence = tuple(GoldSpan(g["doc"], g["quote"], None if g["spans"] is None
-                                  else tuple((int(s), int(e)) for s, e in g["spans"])) for g in d["evidence"])
-        return cls(**{**d, "answers": tuple(d["answers"]), "evidence": evidence,
-                      "evidence_problems": tuple(d["evidence_problems"]),
-                      "citations": tuple(Cited(**c) for c in d["citations"]),
-                      "retrieved": tuple(Retrieved(**r) for r in d["retrieved"])})
+        """Read a line written by ``to_dict``, or by older code (citations without title, date or sentence span)."""
+        evidence = tuple(
+            GoldSpan(
+                g["doc"], g["quote"], None if g["spans"] is None else tuple((int(s), int(e)) for s, e in g["spans"])
+            )
+            for g in d["evidence"]
+        )
+        return cls(
+            **{
+                **d,
+                "answers": tuple(d["answers"]),
+                "evidence": evidence,
+                "evidence_problems": tuple(d["evidence_problems"]),
+                "citations": tuple(Citation.from_dict(c) for c in d["citations"]),
+                "retrieved": tuple(HitRef.from_dict(r) for r in d["retrieved"]),
+            }
+        )
 
 
 def read_results(path: Path | str) -> list[Result]:
@@ -118,6 +114,7 @@ def read_results(path: Path | str) -> list[Result]:
 
 
 # -- per question ----------------------------------------------------------------------------
+
 
 def is_relevant(doc: str, start: int, end: int, gold: GoldSpan) -> bool:
     """Section 2: same document, and the passage covers at least half of the quote's span."""
@@ -195,7 +192,7 @@ def answer_sentences(r: Result) -> list[tuple[str, tuple[int, ...]]]:
     return out
 
 
-def supported(sentence: str, cited: Iterable[Cited]) -> bool:
+def supported(sentence: str, cited: Iterable[Citation]) -> bool:
     needle = normalize(sentence)
     return any(needle in normalize(c.text) for c in cited)
 
@@ -238,6 +235,7 @@ def miss_kind(r: Result) -> str:
 
 # -- aggregates ------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Metrics:
     questions: int
@@ -263,8 +261,10 @@ class Metrics:
 
     def to_dict(self) -> dict:
         d = {k: v for k, v in asdict(self).items() if k not in ("hit", "all", "mrr10")}
-        out = {k: d.pop(k) for k in ("questions", "answerable", "unanswerable", "scored_for_evidence",
-                                     "evidence_not_found")}
+        out = {
+            k: d.pop(k)
+            for k in ("questions", "answerable", "unanswerable", "scored_for_evidence", "evidence_not_found")
+        }
         out.update({f"hit@{k}": _round(v) for k, v in self.hit.items()})
         out.update({f"all@{k}": _round(v) for k, v in self.all.items()})
         out["mrr@10"] = _round(self.mrr10)
@@ -282,7 +282,9 @@ def compute(results: Sequence[Result]) -> Metrics:
     sentences = sum(total for _, total in support)
     latencies = [r.latency_ms for r in results]
     return Metrics(
-        questions=len(results), answerable=len(answerable), unanswerable=len(unanswerable),
+        questions=len(results),
+        answerable=len(answerable),
+        unanswerable=len(unanswerable),
         scored_for_evidence=len(gold),
         evidence_not_found=sum(bool(r.evidence_problems) for r in results),
         hit={k: _mean(rank is not None and rank <= k for rank in ranks) for k in KS},

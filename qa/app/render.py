@@ -1,4 +1,4 @@
-"""HTML for the browser chat (``app.py``): pure functions from library records to markup.
+"""HTML for the browser chat: pure functions from library records to markup.
 
 Every string that comes from a document or a person (titles, passages, article
 text, file names, questions) goes through ``html.escape`` here and nowhere is
@@ -13,10 +13,14 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from html import escape
+from typing import TYPE_CHECKING
 
-from qa import Answer, Citation, Document, DocumentInfo
-from qa.evaluate import Summary
-from qa.metrics import Result
+from qa.assistant import DocumentInfo
+from qa.records import Answer, Citation, Document
+
+if TYPE_CHECKING:  # the evaluate view only formats what the evaluator returns
+    from qa.eval import Summary
+    from qa.eval.metrics import Result
 
 CONTEXT_WORDS = 30  # words of the passage shown either side of the supporting sentence
 CITED, CLOSEST = "c", "x"
@@ -55,6 +59,7 @@ def _head(text: str, words: int = CONTEXT_WORDS) -> str:
 
 # -- chat messages ------------------------------------------------------------------------------
 
+
 def question_html(question: str) -> str:
     return f'<div class="qa-question">{escape(question)}</div>'
 
@@ -71,29 +76,37 @@ def passage_html(c: Citation, marked: bool = True) -> str:
     """The passage around the supporting sentence, the sentence in ``<mark>``; unmarked, its opening words."""
     if not marked:
         return f'<span class="qa-quote">{escape(_head(c.text, 2 * CONTEXT_WORDS))}</span>'
-    before = c.text[:c.sentence_start - c.start]
-    after = c.text[c.sentence_end - c.start:]
-    return (f'<span class="qa-quote">{escape(_tail(before))} <mark>{escape(_squash(c.sentence))}</mark> '
-            f'{escape(_head(after))}</span>')
+    before = c.text[: c.sentence_start - c.start]
+    after = c.text[c.sentence_end - c.start :]
+    return (
+        f'<span class="qa-quote">{escape(_tail(before))} <mark>{escape(_squash(c.sentence))}</mark> '
+        f"{escape(_head(after))}</span>"
+    )
 
 
 def source_html(c: Citation, turn: int, kind: str) -> str:
-    return (f'<button class="qa-source" value="{source_key(turn, kind, c.n)}" '
-            f'title="Open the article at this passage">'
-            f'<span class="qa-source-head"><span class="qa-n">[{c.n}]</span> '
-            f'<span class="qa-title">{escape(c.title)}</span></span>'
-            f'<span class="qa-meta">{_date(c.date)} · {escape(c.doc)}</span>'
-            f'{passage_html(c, marked=kind == CITED)}</button>')
+    return (
+        f'<button class="qa-source" value="{source_key(turn, kind, c.n)}" '
+        f'title="Open the article at this passage">'
+        f'<span class="qa-source-head"><span class="qa-n">[{c.n}]</span> '
+        f'<span class="qa-title">{escape(c.title)}</span></span>'
+        f'<span class="qa-meta">{_date(c.date)} · {escape(c.doc)}</span>'
+        f"{passage_html(c, marked=kind == CITED)}</button>"
+    )
 
 
 def _linked_markers(text: str, turn: int, numbers: set[int]) -> str:
     """The escaped answer text with each ``[n]`` of a real citation made a button."""
+
     def link(match: re.Match[str]) -> str:
         n = int(match[1])
         if n not in numbers:
             return match[0]
-        return (f'<button class="qa-cite" value="{source_key(turn, CITED, n)}" '
-                f'title="Show source {n} in its article">[{n}]</button>')
+        return (
+            f'<button class="qa-cite" value="{source_key(turn, CITED, n)}" '
+            f'title="Show source {n} in its article">[{n}]</button>'
+        )
+
     return _MARKER.sub(link, escape(text))
 
 
@@ -102,28 +115,38 @@ def answer_html(answer: Answer, turn: int) -> str:
     (or, when the documents don't say, the reply in its own style and the closest matches)."""
     if answer.abstained:
         cards = "".join(source_html(c, turn, CLOSEST) for c in answer.closest)
-        closest = (f'<div class="qa-sources"><div class="qa-sources-label">Closest matches</div>{cards}</div>'
-                   if cards else "")
-        return (f'<div class="qa-answer qa-abstained"><div class="qa-text">'
-                f'<span class="qa-badge">Not in the documents</span> {escape(answer.answer)}</div>{closest}</div>')
+        closest = (
+            f'<div class="qa-sources"><div class="qa-sources-label">Closest matches</div>{cards}</div>' if cards else ""
+        )
+        return (
+            f'<div class="qa-answer qa-abstained"><div class="qa-text">'
+            f'<span class="qa-badge">Not in the documents</span> {escape(answer.answer)}</div>{closest}</div>'
+        )
     numbers = {c.n for c in answer.citations}
     cards = "".join(source_html(c, turn, CITED) for c in answer.citations)
     label = "Source" if len(answer.citations) == 1 else "Sources"
-    return (f'<div class="qa-answer"><div class="qa-text">{_linked_markers(answer.answer, turn, numbers)}</div>'
-            f'<div class="qa-sources"><div class="qa-sources-label">{label}</div>{cards}</div></div>')
+    return (
+        f'<div class="qa-answer"><div class="qa-text">{_linked_markers(answer.answer, turn, numbers)}</div>'
+        f'<div class="qa-sources"><div class="qa-sources-label">{label}</div>{cards}</div></div>'
+    )
 
 
 # -- the article panel --------------------------------------------------------------------------
 
+
 def article_placeholder() -> str:
-    return ('<div class="qa-article qa-article-empty">Click a source or a [n] marker to read the whole '
-            'article here, with the passage highlighted.</div>')
+    return (
+        '<div class="qa-article qa-article-empty">Click a source or a [n] marker to read the whole '
+        "article here, with the passage highlighted.</div>"
+    )
 
 
 def _article_head(doc: Document, note: str = "") -> str:
     note_html = f'<div class="qa-note">{escape(note)}</div>' if note else ""
-    return (f'<div class="qa-article-head"><div class="qa-article-title">{escape(doc.title)}</div>'
-            f'<div class="qa-meta">{_date(doc.date)} · {escape(doc.doc)}</div>{note_html}</div>')
+    return (
+        f'<div class="qa-article-head"><div class="qa-article-title">{escape(doc.title)}</div>'
+        f'<div class="qa-meta">{_date(doc.date)} · {escape(doc.doc)}</div>{note_html}</div>'
+    )
 
 
 def article_html(doc: Document, c: Citation | None) -> str:
@@ -133,14 +156,16 @@ def article_html(doc: Document, c: Citation | None) -> str:
     changed since the answer: then it is shown without a highlight, with a note.
     """
     text = doc.text
-    if c is None or text[c.start:c.end] != c.text:
+    if c is None or text[c.start : c.end] != c.text:
         note = "This article changed since the answer was given; the passage is no longer marked." if c else ""
         head, body = _article_head(doc, note), escape(text)
     else:
         head = _article_head(doc)
-        body = (f'{escape(text[:c.start])}<span id="qa-passage" class="qa-passage">'
-                f'{escape(text[c.start:c.sentence_start])}<mark>{escape(text[c.sentence_start:c.sentence_end])}</mark>'
-                f'{escape(text[c.sentence_end:c.end])}</span>{escape(text[c.end:])}')
+        body = (
+            f'{escape(text[: c.start])}<span id="qa-passage" class="qa-passage">'
+            f"{escape(text[c.start : c.sentence_start])}<mark>{escape(text[c.sentence_start : c.sentence_end])}</mark>"
+            f"{escape(text[c.sentence_end : c.end])}</span>{escape(text[c.end :])}"
+        )
     return f'<div class="qa-article">{head}<div class="qa-article-text">{body}</div></div>'
 
 
@@ -150,17 +175,21 @@ def article_message(message: str) -> str:
 
 # -- the documents view -------------------------------------------------------------------------
 
+
 def documents_table(infos: list[DocumentInfo]) -> str:
     if not infos:
         return '<div class="qa-status">The collection is empty: upload .txt or .md articles below.</div>'
     rows = "".join(
         f'<tr><td class="qa-doc-title">{escape(i.title)}</td><td>{_date(i.date)}</td>'
         f'<td class="qa-doc-file">{escape(i.doc)}</td><td class="qa-num">{i.chunks}</td></tr>'
-        for i in infos)
+        for i in infos
+    )
     passages = sum(i.chunks for i in infos)
-    return (f'<div class="qa-docs"><div class="qa-docs-count">{len(infos)} documents · {passages} passages</div>'
-            f'<table><thead><tr><th>Title</th><th>Date</th><th>File</th><th class="qa-num">Passages</th></tr>'
-            f'</thead><tbody>{rows}</tbody></table></div>')
+    return (
+        f'<div class="qa-docs"><div class="qa-docs-count">{len(infos)} documents · {passages} passages</div>'
+        f'<table><thead><tr><th>Title</th><th>Date</th><th>File</th><th class="qa-num">Passages</th></tr>'
+        f"</thead><tbody>{rows}</tbody></table></div>"
+    )
 
 
 def status_html(message: str, ok: bool = True) -> str:
@@ -170,15 +199,21 @@ def status_html(message: str, ok: bool = True) -> str:
 
 # -- the evaluate view --------------------------------------------------------------------------
 
+
 def eval_summary_html(summary: Summary, headline: Sequence[str]) -> str:
     """The headline figures of a finished run, as cards."""
     overall = summary.overall.to_dict()
-    cards = "".join(f'<div class="qa-card"><b>{escape(_figure(overall.get(name)))}</b>'
-                    f'<span>{escape(name)}</span></div>' for name in headline)
-    note = (f"{summary.overall.questions} questions · {summary.settings.mode} · k={summary.settings.k} · "
-            f"{summary.seconds:.0f} s")
-    return (f'<div class="qa-eval"><div class="qa-docs-count">{escape(note)}</div>'
-            f'<div class="qa-cards">{cards}</div></div>')
+    cards = "".join(
+        f'<div class="qa-card"><b>{escape(_figure(overall.get(name)))}</b><span>{escape(name)}</span></div>'
+        for name in headline
+    )
+    note = (
+        f"{summary.overall.questions} questions · {summary.settings.mode} · k={summary.settings.k} · "
+        f"{summary.seconds:.0f} s"
+    )
+    return (
+        f'<div class="qa-eval"><div class="qa-docs-count">{escape(note)}</div><div class="qa-cards">{cards}</div></div>'
+    )
 
 
 def eval_misses_html(misses: Sequence[tuple[Result, str]], limit: int = 50) -> str:
@@ -188,11 +223,15 @@ def eval_misses_html(misses: Sequence[tuple[Result, str]], limit: int = 50) -> s
     rows = "".join(
         f"<tr><td>{escape(r.id)}</td><td>{escape(r.question)}</td>"
         f"<td>{escape(' / '.join(r.answers) or '(unanswerable)')}</td><td>{escape(r.answer)}</td>"
-        f"<td>{escape(kind)}</td></tr>" for r, kind in misses[:limit])
+        f"<td>{escape(kind)}</td></tr>"
+        for r, kind in misses[:limit]
+    )
     more = f"<p>and {len(misses) - limit} more in the report.</p>" if len(misses) > limit else ""
-    return (f'<div class="qa-docs"><div class="qa-docs-count">Misses: {len(misses)}</div><table><thead><tr>'
-            "<th>Id</th><th>Question</th><th>Gold</th><th>Answer given</th><th>Why</th></tr></thead>"
-            f"<tbody>{rows}</tbody></table>{more}</div>")
+    return (
+        f'<div class="qa-docs"><div class="qa-docs-count">Misses: {len(misses)}</div><table><thead><tr>'
+        "<th>Id</th><th>Question</th><th>Gold</th><th>Answer given</th><th>Why</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>{more}</div>"
+    )
 
 
 def _figure(value: object) -> str:

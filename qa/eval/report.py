@@ -10,17 +10,25 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from qa.metrics import KS, Result, delta, is_miss, miss_kind
+from qa.eval.metrics import KS, Result, delta, is_miss, miss_kind
+from qa.eval.records import Comparison, Summary
 
-if TYPE_CHECKING:
-    from qa.evaluate import Comparison, Summary
-
-HEADLINE = ("hit@1", "hit@5", "mrr@10", "answer_hit", "evidence_cited", "citation_support", "short_f1",
-            "abstain_rate", "false_abstain_rate", "latency_ms_p50", "latency_ms_p95")
+HEADLINE = (
+    "hit@1",
+    "hit@5",
+    "mrr@10",
+    "answer_hit",
+    "evidence_cited",
+    "citation_support",
+    "short_f1",
+    "abstain_rate",
+    "false_abstain_rate",
+    "latency_ms_p50",
+    "latency_ms_p95",
+)
 PER_TYPE = ("hit@5", "answer_hit", "evidence_cited", "abstain_rate")
 _COLOURS = ("#3b6ea5", "#d9822b", "#4f9d69", "#b04a5a")
 
@@ -46,8 +54,10 @@ def _title(summary: Summary) -> str:
 def _settings_line(summary: Summary) -> str:
     s = summary.settings
     done = f"{summary.overall.questions} of {summary.questions_total} questions"
-    return (f"{done}{'' if summary.complete else ' (incomplete run)'}; corpus {s.corpus}; index {s.index} "
-            f"(fingerprint {s.index_fingerprint}); model {s.model}; ranking depth {s.depth}")
+    return (
+        f"{done}{'' if summary.complete else ' (incomplete run)'}; corpus {s.corpus}; index {s.index} "
+        f"(fingerprint {s.index_fingerprint}); model {s.model}; ranking depth {s.depth}"
+    )
 
 
 def _citations(r: Result) -> str:
@@ -57,23 +67,29 @@ def _citations(r: Result) -> str:
 def summary_text(summary: Summary) -> str:
     """The headline figures of a run, as a few lines of plain text."""
     m = summary.overall.to_dict()
-    groups = (("retrieval", ("hit@1", "hit@3", "hit@5", "hit@10", "all@5", "mrr@10")),
-              ("answers", ("answer_hit", "answer_recall", "short_em", "short_f1", "evidence_cited",
-                           "citation_support")),
-              ("abstaining", ("abstain_rate", "false_abstain_rate")),
-              ("latency", ("latency_ms_p50", "latency_ms_p95")))
-    lines = [f"{summary.out_dir}: {m['questions']} of {summary.questions_total} questions "
-             f"({m['answerable']} answerable, {m['unanswerable']} unanswerable) in {summary.seconds:.1f}s"]
+    groups = (
+        ("retrieval", ("hit@1", "hit@3", "hit@5", "hit@10", "all@5", "mrr@10")),
+        ("answers", ("answer_hit", "answer_recall", "short_em", "short_f1", "evidence_cited", "citation_support")),
+        ("abstaining", ("abstain_rate", "false_abstain_rate")),
+        ("latency", ("latency_ms_p50", "latency_ms_p95")),
+    )
+    lines = [
+        f"{summary.out_dir}: {m['questions']} of {summary.questions_total} questions "
+        f"({m['answerable']} answerable, {m['unanswerable']} unanswerable) in {summary.seconds:.1f}s"
+    ]
     for label, names in groups:
         lines.append(f"  {label:<11}" + "  ".join(f"{n} {fmt(m[n])}" for n in names))
     if summary.evidence_not_found:
-        lines.append(f"  evidence not found in the corpus for {len(summary.evidence_not_found)} questions "
-                     "(not scored for retrieval or citations)")
+        lines.append(
+            f"  evidence not found in the corpus for {len(summary.evidence_not_found)} questions "
+            "(not scored for retrieval or citations)"
+        )
     lines.append(f"report: {summary.out_dir / 'report.html'}")
     return "\n".join(lines)
 
 
 # -- markdown --------------------------------------------------------------------------------
+
 
 def _cell(value: object) -> str:
     return " ".join(fmt(value).split()).replace("|", "\\|")
@@ -95,21 +111,27 @@ def markdown(summary: Summary, results: Sequence[Result]) -> str:
     lines += _problems_md(summary)
     misses = [r for r in results if is_miss(r)]
     lines += ["", f"## Misses ({len(misses)})", ""]
-    lines += _table(["id", "type", "question", "gold answers", "answer given", "citations", "evidence"],
-                    [(r.id, r.type, r.question, " / ".join(r.answers) or "(unanswerable)", r.answer,
-                      _citations(r), miss_kind(r)) for r in misses])
+    lines += _table(
+        ["id", "type", "question", "gold answers", "answer given", "citations", "evidence"],
+        [
+            (r.id, r.type, r.question, " / ".join(r.answers) or "(unanswerable)", r.answer, _citations(r), miss_kind(r))
+            for r in misses
+        ],
+    )
     return "\n".join(lines) + "\n"
 
 
 def _problems_md(summary: Summary) -> list[str]:
     lines = []
     if summary.evidence_not_found:
-        lines += ["", f"## Evidence not found in the corpus ({len(summary.evidence_not_found)})",
-                  "", "Not scored for retrieval or citations:", ""]
+        lines += [
+            "",
+            f"## Evidence not found in the corpus ({len(summary.evidence_not_found)})",
+            "",
+            "Not scored for retrieval or citations:",
+            "",
+        ]
         lines += [f"- {qid}: {problem}" for qid, problem in summary.evidence_not_found]
-    if summary.ranking_mismatches:
-        lines += ["", "## Ranking differs from the answer's passages", "",
-                  ", ".join(summary.ranking_mismatches)]
     return lines
 
 
@@ -120,8 +142,10 @@ def compare_markdown(comparison: Comparison) -> str:
         lines += _table(["metric", "A", "B", "Δ"], [(n, a, b, _signed(delta(a, b))) for n, (a, b) in values.items()])
         lines.append("")
     lines += [f"## Questions whose outcome changed ({len(comparison.changed)})", ""]
-    lines += _table(["id", "question", "A", "B", "evidence rank A", "evidence rank B"],
-                    [(c.id, c.question, c.before, c.after, c.rank_before, c.rank_after) for c in comparison.changed])
+    lines += _table(
+        ["id", "question", "A", "B", "evidence rank A", "evidence rank B"],
+        [(c.id, c.question, c.before, c.after, c.rank_before, c.rank_after) for c in comparison.changed],
+    )
     for label, ids in (("only in A", comparison.only_a), ("only in B", comparison.only_b)):
         if ids:
             lines += ["", f"Questions {label}: {', '.join(ids)}"]
@@ -159,36 +183,44 @@ def html_report(summary: Summary, results: Sequence[Result]) -> str:
     overall = summary.overall.to_dict()
     cards = "".join(f'<div class="card"><b>{_e(overall[n])}</b><span>{_e(n)}</span></div>' for n in HEADLINE)
     names = ["questions", *PER_TYPE, "hit@1", "false_abstain_rate"]
-    per_type = _html_table(["type", *names], [(t, *(m.to_dict()[n] for n in names))
-                                              for t, m in summary.by_type.items()])
+    per_type = _html_table(
+        ["type", *names], [(t, *(m.to_dict()[n] for n in names)) for t, m in summary.by_type.items()]
+    )
     misses = [r for r in results if is_miss(r)]
     miss_table = _html_table(
         ["id", "type", "question", "gold answers", "answer given", "citations", "evidence"],
-        [(r.id, r.type, r.question, " / ".join(r.answers) or "(unanswerable)", r.answer, _citations(r),
-          miss_kind(r)) for r in misses])
+        [
+            (r.id, r.type, r.question, " / ".join(r.answers) or "(unanswerable)", r.answer, _citations(r), miss_kind(r))
+            for r in misses
+        ],
+    )
     problems = ""
     if summary.evidence_not_found:
         items = "".join(f"<li>{_e(qid)}: {_e(p)}</li>" for qid, p in summary.evidence_not_found)
-        problems += (f"<h2>Evidence not found in the corpus ({len(summary.evidence_not_found)})</h2>"
-                     f"<p>Not scored for retrieval or citations.</p><ul>{items}</ul>")
-    if summary.ranking_mismatches:
-        problems += ("<h2>Ranking differs from the answer's passages</h2>"
-                     f"<p>{_e(', '.join(summary.ranking_mismatches))}</p>")
+        problems += (
+            f"<h2>Evidence not found in the corpus ({len(summary.evidence_not_found)})</h2>"
+            f"<p>Not scored for retrieval or citations.</p><ul>{items}</ul>"
+        )
     plots = "".join((hit_curve(summary), per_type_bars(summary), latency_histogram([r.latency_ms for r in results])))
     all_metrics = _html_table(["metric", "value"], list(overall.items()))
-    return (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{_e(_title(summary))}</title>"
-            f"<style>{_STYLE}</style></head><body><h1>{_e(_title(summary))}</h1>"
-            f"<p class=\"muted\">{_e(_settings_line(summary))}</p><div class=\"cards\">{cards}</div>"
-            f"<h2>Plots</h2><div class=\"plots\">{plots}</div><h2>Per question type</h2>{per_type}{problems}"
-            f"<h2>Misses ({len(misses)})</h2>{miss_table}<h2>All metrics</h2>{all_metrics}</body></html>\n")
+    return (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{_e(_title(summary))}</title>'
+        f"<style>{_STYLE}</style></head><body><h1>{_e(_title(summary))}</h1>"
+        f'<p class="muted">{_e(_settings_line(summary))}</p><div class="cards">{cards}</div>'
+        f'<h2>Plots</h2><div class="plots">{plots}</div><h2>Per question type</h2>{per_type}{problems}'
+        f"<h2>Misses ({len(misses)})</h2>{miss_table}<h2>All metrics</h2>{all_metrics}</body></html>\n"
+    )
 
 
 # -- SVG plots -------------------------------------------------------------------------------
 
+
 def _svg(width: int, height: int, title: str, body: str) -> str:
-    return (f'<figure><svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-            f'viewBox="0 0 {width} {height}" role="img" aria-label="{html.escape(title)}">{body}</svg>'
-            f"<figcaption>{html.escape(title)}</figcaption></figure>")
+    return (
+        f'<figure><svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{html.escape(title)}">{body}</svg>'
+        f"<figcaption>{html.escape(title)}</figcaption></figure>"
+    )
 
 
 def _text(x: float, y: float, text: object, anchor: str = "middle", fill: str = "#333") -> str:
@@ -215,12 +247,19 @@ def hit_curve(summary: Summary) -> str:
         colour = _COLOURS[j]
         points = [(x[k], top + h - h * m[f"{name}@{k}"]) for k in KS if m[f"{name}@{k}"] is not None]
         if points:
-            body.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="'
-                        + " ".join(f"{px:.1f},{py:.1f}" for px, py in points) + '"/>')
+            body.append(
+                f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="'
+                + " ".join(f"{px:.1f},{py:.1f}" for px, py in points)
+                + '"/>'
+            )
             body += [f'<circle cx="{px:.1f}" cy="{py:.1f}" r="3" fill="{colour}"/>' for px, py in points]
         body.append(_text(left + w + 8, top + 14 + 16 * j, f"{name}@k", "start", colour))
-    return _svg(left + w + 60, top + h + 30, "Retrieval: share of answerable questions with evidence in the top k",
-                "".join(body))
+    return _svg(
+        left + w + 60,
+        top + h + 30,
+        "Retrieval: share of answerable questions with evidence in the top k",
+        "".join(body),
+    )
 
 
 def per_type_bars(summary: Summary) -> str:
@@ -235,8 +274,10 @@ def per_type_bars(summary: Summary) -> str:
         for j, metric in enumerate(PER_TYPE):
             v = values[metric]
             if v is not None:
-                body.append(f'<rect x="{x0 + 14 * j}" y="{top + h - h * v:.1f}" width="12" height="{h * v:.1f}" '
-                            f'fill="{_COLOURS[j]}"><title>{_e(name)} {_e(metric)}: {_e(v)}</title></rect>')
+                body.append(
+                    f'<rect x="{x0 + 14 * j}" y="{top + h - h * v:.1f}" width="12" height="{h * v:.1f}" '
+                    f'fill="{_COLOURS[j]}"><title>{_e(name)} {_e(metric)}: {_e(v)}</title></rect>'
+                )
         label = name if len(name) <= 12 else name[:11] + "…"
         body.append(_text(x0 + 7 * len(PER_TYPE), top + h + 16, label))
     legend_x = left + w + 10
@@ -259,14 +300,18 @@ def latency_histogram(latencies: Sequence[float], bins: int = 20) -> str:
     body = []
     for i, c in enumerate(counts):
         bh = h * c / peak
-        body.append(f'<rect x="{left + i * w / bins:.1f}" y="{top + h - bh:.1f}" width="{w / bins - 1:.1f}" '
-                    f'height="{bh:.1f}" fill="{_COLOURS[0]}"><title>{c} questions</title></rect>')
+        body.append(
+            f'<rect x="{left + i * w / bins:.1f}" y="{top + h - bh:.1f}" width="{w / bins - 1:.1f}" '
+            f'height="{bh:.1f}" fill="{_COLOURS[0]}"><title>{c} questions</title></rect>'
+        )
     for label, q in (("p50", 0.5), ("p95", 0.95)):
         v = float(np.percentile(ordered, 100 * q))
         px = left + w * (v - lo) / span
         body.append(f'<line x1="{px:.1f}" y1="{top}" x2="{px:.1f}" y2="{top + h}" stroke="{_COLOURS[1]}"/>')
         body.append(_text(px, top - 3, f"{label} {v:.0f} ms", fill=_COLOURS[1]))
-    body += [_text(left, top + h + 16, f"{lo:.0f} ms"), _text(left + w, top + h + 16, f"{hi:.0f} ms"),
-             _text(left - 6, top + 10, peak, "end")]
+    body += [
+        _text(left, top + h + 16, f"{lo:.0f} ms"),
+        _text(left + w, top + h + 16, f"{hi:.0f} ms"),
+        _text(left - 6, top + 10, peak, "end"),
+    ]
     return _svg(left + w + 40, top + h + 30, "Latency per question (ms)", "".join(body))
-

@@ -34,11 +34,9 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
+from qa.errors import QuestionFileError
+
 _KNOWN = {"id", "question", "answers", "evidence", "doc_ids", "type", "turns"}
-
-
-class QuestionFileError(ValueError):
-    """A question set that cannot be read; the message names file, line and problem."""
 
 
 @dataclass(frozen=True)
@@ -89,8 +87,9 @@ def load_questions(path: Path | str) -> QuestionSet:
     readers = {".jsonl": _read_jsonl, ".json": _read_squad, ".csv": _read_csv}
     reader = readers.get(path.suffix.lower())
     if reader is None:
-        raise QuestionFileError(f"{path}: unknown question file type {path.suffix!r}: use .jsonl, .json (SQuAD) "
-                                "or .csv")
+        raise QuestionFileError(
+            f"{path}: unknown question file type {path.suffix!r}: use .jsonl, .json (SQuAD) or .csv"
+        )
     groups = tuple(reader(path, text))
     if not groups:
         raise QuestionFileError(f"{path}: no questions in the file")
@@ -103,6 +102,7 @@ def load_questions(path: Path | str) -> QuestionSet:
 
 
 # -- JSON Lines ------------------------------------------------------------------------------
+
 
 def _read_jsonl(path: Path, text: str) -> Iterator[tuple[Question, ...]]:
     for number, line in enumerate(text.splitlines(), 1):
@@ -123,8 +123,15 @@ def _read_jsonl(path: Path, text: str) -> Iterator[tuple[Question, ...]]:
             yield (_question(record, qid, evidence, where),)
 
 
-def _question(record: dict, qid: str, evidence: tuple[Evidence, ...], where: str,
-              conversation: str | None = None, turn: int = 0, default_type: str | None = None) -> Question:
+def _question(
+    record: dict,
+    qid: str,
+    evidence: tuple[Evidence, ...],
+    where: str,
+    conversation: str | None = None,
+    turn: int = 0,
+    default_type: str | None = None,
+) -> Question:
     question = record.get("question")
     if not isinstance(question, str) or not question.strip():
         raise QuestionFileError(f"{where}: missing or empty 'question'")
@@ -141,7 +148,7 @@ def _question(record: dict, qid: str, evidence: tuple[Evidence, ...], where: str
 def _conversation(record: dict, cid: str, evidence: tuple[Evidence, ...], where: str) -> tuple[Question, ...]:
     turns = record["turns"]
     if not isinstance(turns, list) or not turns:
-        raise QuestionFileError(f"{where}: 'turns' must be a non-empty list of {{\"question\", \"answers\"}}")
+        raise QuestionFileError(f'{where}: \'turns\' must be a non-empty list of {{"question", "answers"}}')
     documents = tuple(dict.fromkeys(Evidence(e.doc) for e in evidence))
     shared = {k: v for k, v in record.items() if k not in _KNOWN}
     out = []
@@ -160,11 +167,16 @@ def _evidence(record: dict, where: str) -> tuple[Evidence, ...]:
     items: list[Evidence] = []
     evidence = record.get("evidence", [])
     if not isinstance(evidence, list):
-        raise QuestionFileError(f"{where}: 'evidence' must be a list of {{\"doc\", \"quote\"}}")
+        raise QuestionFileError(f'{where}: \'evidence\' must be a list of {{"doc", "quote"}}')
     for i, e in enumerate(evidence):
-        if not (isinstance(e, dict) and isinstance(e.get("doc"), str) and e["doc"]
-                and isinstance(e.get("quote"), str) and e["quote"].strip()):
-            raise QuestionFileError(f"{where}: evidence[{i}] must be {{\"doc\": file name, \"quote\": text}}")
+        if not (
+            isinstance(e, dict)
+            and isinstance(e.get("doc"), str)
+            and e["doc"]
+            and isinstance(e.get("quote"), str)
+            and e["quote"].strip()
+        ):
+            raise QuestionFileError(f'{where}: evidence[{i}] must be {{"doc": file name, "quote": text}}')
         items.append(Evidence(e["doc"], e["quote"]))
     if not items:  # quotes are the more precise gold; doc_ids count when there are none
         items = [Evidence(d) for d in _strings(record.get("doc_ids", []), "doc_ids", where)]
@@ -187,6 +199,7 @@ def _id(value: object, default: str, where: str) -> str:
 
 # -- SQuAD JSON ------------------------------------------------------------------------------
 
+
 def _read_squad(path: Path, text: str) -> Iterator[tuple[Question, ...]]:
     try:
         data = json.loads(text)
@@ -197,19 +210,20 @@ def _read_squad(path: Path, text: str) -> Iterator[tuple[Question, ...]]:
     for a, article in enumerate(data["data"]):
         at = f"{path}: data[{a}]"
         if not isinstance(article, dict) or not isinstance(article.get("paragraphs"), list):
-            raise QuestionFileError(f"{at}: expected {{\"title\", \"paragraphs\": [...]}}")
+            raise QuestionFileError(f'{at}: expected {{"title", "paragraphs": [...]}}')
         title = str(article.get("title", a))
         for p, paragraph in enumerate(article["paragraphs"]):
             if not isinstance(paragraph, dict) or not isinstance(paragraph.get("qas"), list):
-                raise QuestionFileError(f"{at}.paragraphs[{p}]: expected {{\"context\", \"qas\": [...]}}")
+                raise QuestionFileError(f'{at}.paragraphs[{p}]: expected {{"context", "qas": [...]}}')
             for i, qa in enumerate(paragraph["qas"]):
                 where = f"{at}.paragraphs[{p}].qas[{i}]"
                 if not isinstance(qa, dict):
-                    raise QuestionFileError(f"{where}: expected {{\"id\", \"question\", \"answers\"}}")
+                    raise QuestionFileError(f'{where}: expected {{"id", "question", "answers"}}')
                 answers = qa.get("answers", [])
-                if not isinstance(answers, list) or not all(isinstance(x, dict) and isinstance(x.get("text"), str)
-                                                            for x in answers):
-                    raise QuestionFileError(f"{where}: 'answers' must be a list of {{\"text\", \"answer_start\"}}")
+                if not isinstance(answers, list) or not all(
+                    isinstance(x, dict) and isinstance(x.get("text"), str) for x in answers
+                ):
+                    raise QuestionFileError(f'{where}: \'answers\' must be a list of {{"text", "answer_start"}}')
                 texts = [] if qa.get("is_impossible") else list(dict.fromkeys(x["text"] for x in answers))
                 record = {"question": qa.get("question"), "answers": texts}
                 qid = _id(qa.get("id"), f"{title}#{p}.{i}", where)
@@ -217,6 +231,7 @@ def _read_squad(path: Path, text: str) -> Iterator[tuple[Question, ...]]:
 
 
 # -- CSV -------------------------------------------------------------------------------------
+
 
 def _read_csv(path: Path, text: str) -> Iterator[tuple[Question, ...]]:
     reader = csv.DictReader(text.splitlines())
@@ -303,8 +318,11 @@ class GoldSpan:
     spans: tuple[Span, ...] | None
 
     def to_dict(self) -> dict:
-        return {"doc": self.doc, "quote": self.quote,
-                "spans": None if self.spans is None else [list(s) for s in self.spans]}
+        return {
+            "doc": self.doc,
+            "quote": self.quote,
+            "spans": None if self.spans is None else [list(s) for s in self.spans],
+        }
 
 
 def resolve(question: Question, text_of: Callable[[str], str | None]) -> tuple[tuple[GoldSpan, ...], tuple[str, ...]]:
@@ -330,4 +348,4 @@ def resolve(question: Question, text_of: Callable[[str], str | None]) -> tuple[t
 
 def _clip(text: str, n: int = 80) -> str:
     text = re.sub(r"\s+", " ", text).strip()
-    return text if len(text) <= n else text[:n - 1] + "…"
+    return text if len(text) <= n else text[: n - 1] + "…"

@@ -1,0 +1,198 @@
+"""The page: the Ask, Documents and Evaluate tabs, wired to a ``ChatApp``'s handlers, and its launch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from qa.app import render
+from qa.app.handlers import BUNDLED_SETS, ChatApp
+from qa.assistant import Assistant
+from qa.eval import DEFAULT_RUNS
+from qa.feedback import DEFAULT_FEEDBACK
+from qa.retrieve import MODES
+
+EXAMPLES = (
+    "Which Japanese foreign minister did Russia ban in 2025?",
+    "How many Japanese individuals did Russia bar indefinitely in May 2022?",
+    "Who became Japan's prime minister in October 2025?",
+    "What did Japan pledge to Ukraine in March 2022?",
+)
+HEADER = (
+    '<div class="qa-header"><h1>Ask the news archive</h1><p>Answers come only from the articles in the '
+    "collection, quoted and cited. Click a source to read it in full.</p></div>"
+)
+PLACEHOLDER = (
+    "**Ask a question about the articles.** Every answer quotes its sources; follow-up questions use the conversation."
+)
+QUEUE_SIZE = 64  # requests that may wait; beyond this Gradio refuses new ones instead of queueing without end
+
+
+def build_app(
+    assistant: Assistant, feedback_path: Path | str = DEFAULT_FEEDBACK, runs_dir: Path | str = DEFAULT_RUNS
+) -> gr.Blocks:
+    """The chat, documents and evaluate views for ``assistant`` (not launched; see ``serve``)."""
+    app = ChatApp(assistant, Path(feedback_path), Path(runs_dir))
+    # analytics_enabled=False: no telemetry or version check from the server, whatever the environment says.
+    with gr.Blocks(title="News archive Q&A", analytics_enabled=False) as demo:
+        turns = gr.State([])
+        gr.HTML(HEADER)
+        with gr.Tabs():
+            with gr.Tab("Ask", id="ask"):
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=3, min_width=340):
+                        chat = gr.Chatbot(
+                            show_label=False,
+                            elem_id="qa-chat",
+                            height="60vh",
+                            min_height=320,
+                            placeholder=PLACEHOLDER,
+                            examples=[{"text": q} for q in EXAMPLES],
+                            buttons=[],
+                            layout="panel",
+                        )
+                        with gr.Row():
+                            question = gr.Textbox(
+                                placeholder="Ask about the articles…",
+                                show_label=False,
+                                container=False,
+                                scale=6,
+                                min_width=180,
+                                autofocus=True,
+                                elem_id="qa-question",
+                            )
+                            ask = gr.Button(
+                                "Ask", variant="primary", size="md", scale=1, min_width=70, elem_id="qa-ask"
+                            )
+                            new = gr.Button("New chat", size="md", scale=1, min_width=100, elem_id="qa-new-chat")
+                        with gr.Accordion("Options", open=False, elem_id="qa-options"):
+                            k = gr.Slider(1, 20, value=5, step=1, label="Passages to search")
+                            mode = gr.Radio(
+                                list(MODES),
+                                value="hybrid",
+                                label="Retrieval",
+                                info="hybrid: meaning and words; dense: meaning; keyword: exact words",
+                            )
+                            docs = gr.Dropdown(
+                                multiselect=True,
+                                label="Only these documents",
+                                info="Leave empty to search them all.",
+                                elem_id="qa-only-docs",
+                            )
+                            with gr.Row():
+                                date_from = gr.Textbox(
+                                    label="From",
+                                    placeholder="YYYY-MM-DD",
+                                    min_width=120,
+                                    info="Undated articles are left out of a date range.",
+                                )
+                                date_to = gr.Textbox(label="To", placeholder="YYYY-MM-DD", min_width=120)
+                            feedback = gr.Textbox(str(feedback_path), label="Feedback file (JSON Lines)")
+                    with gr.Column(scale=2, min_width=300):
+                        article = gr.HTML(render.article_placeholder(), elem_id="qa-article")
+                open_key = gr.Textbox(visible="hidden", elem_id="qa-open-key")
+                open_button = gr.Button(visible="hidden", elem_id="qa-open-button")
+            with gr.Tab("Documents", id="documents") as documents_tab:
+                table = gr.HTML(elem_id="qa-doc-table")
+                upload = gr.File(
+                    label="Add articles (.txt or .md, UTF-8)",
+                    file_count="multiple",
+                    file_types=[".txt", ".md"],
+                    type="filepath",
+                    elem_id="qa-upload",
+                )
+                status = gr.HTML(elem_id="qa-doc-status")
+                with gr.Row(equal_height=True):
+                    to_remove = gr.Dropdown(label="Remove a document", scale=4, elem_id="qa-remove-choice")
+                    remove = gr.Button("Remove", variant="stop", size="md", scale=1, min_width=90, elem_id="qa-remove")
+
+            with gr.Tab("Evaluate", id="evaluate"):
+                gr.Markdown(
+                    "Score the assistant on a question set (formats: `qa eval --help`). "
+                    "Results, a summary and a report are written under `runs/`."
+                )
+                with gr.Row():
+                    bundled = gr.Radio(
+                        list(BUNDLED_SETS),
+                        value=next(iter(BUNDLED_SETS)),
+                        label="Bundled set",
+                        elem_id="qa-eval-bundled",
+                    )
+                    questions_file = gr.File(
+                        label="…or upload a question set (.jsonl, .json, .csv)",
+                        file_types=[".jsonl", ".json", ".csv"],
+                        type="filepath",
+                        elem_id="qa-eval-upload",
+                    )
+                with gr.Row():
+                    eval_k = gr.Slider(1, 20, value=5, step=1, label="Passages to search")
+                    eval_mode = gr.Radio(list(MODES), value="hybrid", label="Retrieval")
+                run = gr.Button("Evaluate", variant="primary", elem_id="qa-eval-run")
+                figures = gr.HTML(elem_id="qa-eval-figures")
+                eval_misses = gr.HTML(elem_id="qa-eval-misses")
+                report_files = gr.File(
+                    label="Report and results", file_count="multiple", interactive=False, elem_id="qa-eval-files"
+                )
+
+        private = {"api_visibility": "private"}
+        asking = {
+            "fn": app.respond,
+            "inputs": [question, turns, k, mode, docs, date_from, date_to],
+            "outputs": [question, chat, turns],
+            **private,
+        }
+        question.submit(**asking)
+        ask.click(**asking)
+        chat.example_select(app.pick_example, None, question, **private).then(**asking)
+        for clear in (new.click, chat.clear):
+            clear(app.new_chat, None, [chat, turns, article, question], **private)
+        open_button.click(app.open_source, [open_key, turns], article, **private).then(None, js=render.SCROLL_JS)
+        chat.like(app.rate, [turns, feedback], None, **private)
+
+        views = [status, table, docs, to_remove]
+        for refresh in (demo.load, documents_tab.select):
+            refresh(app.document_views, None, views, **private)
+        indexing = {"concurrency_id": "index", "concurrency_limit": 1, **private}
+        upload.upload(app.add_files, upload, [*views, upload], **indexing)
+        remove.click(app.remove, to_remove, views, **indexing)
+        run.click(
+            app.evaluate,
+            [bundled, questions_file, eval_k, eval_mode],
+            [figures, eval_misses, report_files],
+            concurrency_id="evaluate",
+            concurrency_limit=1,
+            **private,
+        )
+        gr.api(app.ask_api, api_name="ask")
+    return demo
+
+
+def serve(
+    demo: gr.Blocks,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    *,
+    concurrency: int = 4,
+    max_file_size: int | None = None,
+    **launch: Any,
+) -> tuple[Any, str, str]:
+    """Launch ``demo`` with the page style and script; several sessions are answered at once.
+
+    Returns Gradio's ``(app, local_url, share_url)``; raises ``OSError`` when the port cannot be bound.
+    """
+    demo.queue(default_concurrency_limit=concurrency, max_size=QUEUE_SIZE)
+    return demo.launch(
+        server_name=host,
+        server_port=port,
+        css=render.PAGE_CSS,
+        js=render.PAGE_JS,
+        theme=gr.themes.Soft(primary_hue="indigo", secondary_hue="slate"),
+        footer_links=[],
+        run_history=False,
+        enable_monitoring=False,
+        show_error=False,
+        max_file_size=max_file_size,
+        **launch,
+    )

@@ -1,0 +1,151 @@
+"""The one pipeline that answers a question: read it, search, gather sentences, score, answer.
+
+``Pipeline.run`` is what ``Assistant.ask`` calls, and through it the CLI, the
+app and the evaluator; ``Pipeline.search`` is its first half, which
+``Assistant.retrieve`` calls. The query is encoded once per question and the
+ranking the answer used is returned with it, to any depth asked.
+"""
+
+from __future__ import annotations
+
+import bisect
+import time
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from qa.query import NEWEST_PASSAGES, Query, Timeline, read_query
+from qa.records import Answer, Chunk, Document, Hit, Sentence, Turn
+from qa.retrieve import Filter, Retriever
+from qa.stages import Answerer, Candidate, Embedder, SentenceScorer, VectorIndex
+from qa.text import normalize, terms
+
+
+@dataclass(frozen=True)
+class Search:
+    """What the search found for one query."""
+
+    query: Query
+    vector: np.ndarray  # the query's embedding (sentences are scored against it)
+    ranking: list[Hit]  # best first, to max(k, depth)
+    k: int  # the answer is built from ranking[:k]
+    also: list[Hit]  # passages of the newest articles, searched apart for a question about now
+
+    @property
+    def hits(self) -> list[Hit]:
+        return self.ranking[: self.k]
+
+
+class SentenceTable:
+    """The sentences of an index, found by passage; their terms are computed once and kept."""
+
+    def __init__(self, sentences: list[Sentence], documents: dict[str, Document], vectors: VectorIndex):
+        self.sentences = sentences
+        self.documents = documents
+        self.vectors = vectors
+        self._by_doc: dict[str, tuple[list[int], list[int]]] = {}
+        for row, s in enumerate(sentences):
+            starts, rows = self._by_doc.setdefault(s.doc, ([], []))
+            starts.append(s.start)
+            rows.append(row)
+        self._terms: dict[int, frozenset[str]] = {}  # dict writes are atomic: threads may share it
+
+    def rows_in(self, chunk: Chunk) -> list[int]:
+        starts, rows = self._by_doc.get(chunk.doc, ([], []))
+        i = bisect.bisect_left(starts, chunk.start)
+        out = []
+        while i < len(starts) and starts[i] < chunk.end:
+            out.append(rows[i])
+            i += 1
+        return out
+
+    def terms(self, row: int, text: str) -> frozenset[str]:
+        found = self._terms.get(row)
+        if found is None:
+            found = self._terms[row] = frozenset(terms(text))
+        return found
+
+    def candidates(self, vector: np.ndarray, hits: list[Hit], min_words: int) -> list[Candidate]:
+        """Every sentence of ``hits`` once (in the best passage holding it), in passage and text order;
+        headings, fragments shorter than ``min_words`` and questions are left out."""
+        seen: set[int] = set()
+        out: list[Candidate] = []
+        for rank, hit in enumerate(hits):
+            rows = self.rows_in(hit.chunk)
+            if not rows:
+                continue
+            doc = self.documents[hit.chunk.doc]
+            dense = self.vectors.similarity(vector, rows)
+            for row, d in zip(rows, dense):
+                if row in seen:
+                    continue
+                seen.add(row)
+                s = self.sentences[row]
+                text = doc.text[s.start : s.end]
+                if len(text.split()) < min_words or text.rstrip("”\"' ").endswith("?"):
+                    continue
+                out.append(Candidate(row, doc, s.start, s.end, text, hit, rank, float(d), self.terms(row, text)))
+        return out
+
+
+class Pipeline:
+    """The stages of one loaded index, put together."""
+
+    def __init__(
+        self,
+        embedder: Embedder,
+        retriever: Retriever,
+        sentences: SentenceTable,
+        timeline: Timeline,
+        scorer: SentenceScorer,
+        answerer: Answerer,
+        min_words: int,
+    ):
+        self.embedder = embedder
+        self.retriever = retriever
+        self.sentences = sentences
+        self.timeline = timeline
+        self.scorer = scorer
+        self.answerer = answerer
+        self.min_words = min_words
+
+    def encode(self, text: str) -> np.ndarray:
+        return self.embedder.encode([normalize(text)])[0]
+
+    def read(self, question: str, history: tuple[Turn, ...] = ()) -> Query:
+        return read_query(question, history, self.timeline.dated)
+
+    def search(
+        self, query: Query, k: int = 5, mode: str = "hybrid", where: Filter | None = None, depth: int = 0
+    ) -> Search:
+        """Encode the query once and rank passages to ``max(k, depth)``."""
+        vector = self.encode(query.search)
+        wanted = None if mode == "keyword" else vector
+        ranking = self.retriever.search(query.search, wanted, max(k, depth, 1), mode, where)
+        also: list[Hit] = []
+        if where is None and query.about_now:
+            # Sources disagree over time (who holds an office): let the newest articles have their say.
+            newest = Filter(docs=self.timeline.newest)
+            also = self.retriever.search(query.search, wanted, NEWEST_PASSAGES, mode, newest)
+        return Search(query, vector, ranking, max(k, 1), also)
+
+    def answer(self, search: Search) -> Answer:
+        hits = search.hits
+        pool = hits + [h for h in search.also if h.chunk.id not in {x.chunk.id for x in hits}]
+        candidates = self.sentences.candidates(search.vector, pool, self.min_words)
+        scored = self.scorer.score(search.query, pool, candidates)
+        answer = self.answerer.answer(search.query, scored, hits, self.sentences.documents.__getitem__)
+        return replace(answer, ranking=tuple(search.ranking))
+
+    def run(
+        self,
+        question: str,
+        history: tuple[Turn, ...] = (),
+        k: int = 5,
+        mode: str = "hybrid",
+        where: Filter | None = None,
+        depth: int = 0,
+    ) -> Answer:
+        started = time.perf_counter()
+        answer = self.answer(self.search(self.read(question, history), k, mode, where, depth))
+        return replace(answer, latency_ms=(time.perf_counter() - started) * 1000)

@@ -1,0 +1,112 @@
+"""Query policy: what a question asks for and how to search for it, decided once per question.
+
+Everything that reads the question's wording or the conversation before it
+lives here: whether it is a follow-up ("How many people were on that list?"),
+what the search looks for, what kind of phrase would answer it, which years
+it names, and whether it asks about now. The retriever, the scorers and the
+answerer read the resulting ``Query``; none of them parses the question again.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from qa.phrases import YEAR, expected_type
+from qa.records import Document, Turn
+from qa.text import terms
+
+_FOLLOW_UP = re.compile(
+    r"\b(?:that|this|those|these|it|its|they|them|their|she|her|he|his|him|there|then|"
+    r"same|such|former|latter)\b|^(?:and|but|so|also|what about|how about)\b",
+    re.I,
+)
+_NOW = re.compile(r"\bwho\s+(?:is|are)\b|\b(?:current(?:ly)?|now|today|at present|these days)\b", re.I)
+FOLLOW_UP_MAX_TERMS = 2  # a question this short only makes sense with the one before it
+CONTEXT_TURNS = 2  # earlier questions whose words a follow-up borrows
+DATED_SHARE = 0.5  # a collection is dated when at least this share of its documents have dates
+NEWEST_PASSAGES = 2  # a question about now also searches this many passages of the newest articles
+
+
+@dataclass(frozen=True)
+class Query:
+    """A question, read once: what to search for and what an answer must hold."""
+
+    question: str  # white space collapsed
+    search: str  # what retrieval looks for: a follow-up carries the previous question along
+    context: str = ""  # earlier questions of the conversation whose words a follow-up borrows
+    context_docs: frozenset[str] = frozenset()  # documents the previous answer cited
+    kind: str | None = None  # the kind of phrase asked for: number, date, person, or None
+    years: frozenset[str] = frozenset()  # years the question names
+    about_now: bool = False  # asks about the present, of a collection of dated articles
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """When each document was written, as far as can be told: its date's year, else the latest year it
+    mentions. A collection is dated (news, not an encyclopaedia) when at least half its documents have dates."""
+
+    years: dict[str, int | None]
+    dated: bool
+
+    @classmethod
+    def of(cls, documents: Iterable[Document]) -> Timeline:
+        documents = list(documents)
+        years = {d.doc: _anchor_year(d.date, d.text) for d in documents}
+        return cls(years, sum(d.date is not None for d in documents) >= DATED_SHARE * len(documents))
+
+    def year(self, doc: str) -> int | None:
+        return self.years.get(doc)
+
+    @property
+    def newest(self) -> frozenset[str]:
+        """The documents of the latest year in the collection."""
+        latest = max((y for y in self.years.values() if y), default=None)
+        return frozenset(d for d, y in self.years.items() if y == latest)
+
+
+def _anchor_year(date: str | None, text: str) -> int | None:
+    if date:
+        return int(date[:4])
+    years = [int(y) for y in YEAR.findall(text)]
+    return max(years) if years else None
+
+
+def is_follow_up(question: str) -> bool:
+    """Whether a question leans on the one before it: a pronoun, a leading "and", or very few words."""
+    return bool(_FOLLOW_UP.search(question)) or len(terms(question)) <= FOLLOW_UP_MAX_TERMS
+
+
+def asks_about_now(question: str, dated: bool) -> bool:
+    """A question about the present ("Who is ...", "current") that names no year, asked of a
+    collection of dated articles (news, not an encyclopaedia)."""
+    return dated and bool(_NOW.search(question)) and not YEAR.search(question)
+
+
+def search_text(question: str, history: Sequence[Turn] = ()) -> str:
+    """What retrieval looks for: a follow-up question carries the previous question along."""
+    question = " ".join(question.split())
+    if history and is_follow_up(question):
+        return f"{question} {history[-1].question}"
+    return question
+
+
+def read_query(question: str, history: Sequence[Turn] = (), dated: bool = False) -> Query:
+    """The ``Query`` for ``question`` asked after ``history``, of a collection that is ``dated`` or not."""
+    question = " ".join(question.split())
+    context, context_docs = "", frozenset()
+    if history and is_follow_up(question):
+        context = " ".join(t.question for t in history[-CONTEXT_TURNS:])
+        last = history[-1].answer
+        if last is not None and not last.abstained:
+            context_docs = frozenset(c.doc for c in last.citations)
+    return Query(
+        question=question,
+        search=search_text(question, history),
+        context=context,
+        context_docs=context_docs,
+        kind=expected_type(question),
+        years=frozenset(YEAR.findall(question)),
+        about_now=asks_about_now(question, dated),
+    )

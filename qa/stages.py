@@ -1,0 +1,126 @@
+"""The seams of the pipeline: what each stage takes and gives, and nothing about how.
+
+    question ─► query policy (qa/query.py) ─► Embedder ─► Retriever over a VectorIndex
+    and a KeywordIndex ─► candidate sentences ─► SentenceScorer ─► Answerer ─► Answer
+
+Each protocol has one implementation today, named beside it; a new one (a
+trained verifier, a Milvus index, another model) plugs in through
+``Assistant(...)`` without editing its neighbours. Only a stage's own module
+touches its library's types (FAISS in ``qa/faiss_index.py``, bm25s in
+``qa/bm25_index.py``, torch in ``qa/embed.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from qa.query import Query
+from qa.records import Answer, Document, Hit
+
+Progress = Callable[[int, int], None]  # (done, total)
+
+
+class Embedder(Protocol):
+    """Text to normalised vectors (``qa.embed.MiniLMEmbedder``; ``HashEmbedder`` for tests)."""
+
+    name: str
+    dimension: int
+    max_tokens: int  # word pieces the model reads, special tokens included
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]: ...
+
+    def encode(self, texts: Sequence[str], batch_size: int = 32, progress: Progress | None = None) -> np.ndarray: ...
+
+
+class VectorIndex(Protocol):
+    """Vectors by integer id, searched by inner product (``qa.faiss_index.FaissIndex``)."""
+
+    dimension: int
+
+    def __len__(self) -> int: ...
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None: ...
+
+    def remove(self, ids: np.ndarray) -> None: ...
+
+    def search(
+        self, vector: np.ndarray, k: int, allowed_ids: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` best ids (only among ``allowed_ids`` when given) and their scores, best first."""
+        ...
+
+    def similarity(self, vector: np.ndarray, ids: Sequence[int]) -> np.ndarray:
+        """Inner product of ``vector`` with the stored vectors of ``ids``, in that order."""
+        ...
+
+    def vectors(self, ids: Sequence[int]) -> np.ndarray: ...
+
+    def save(self, path: Path) -> None: ...
+
+
+class KeywordIndex(Protocol):
+    """Keyword scores of every row for a query's terms (``qa.bm25_index.BM25Index``)."""
+
+    def __len__(self) -> int: ...
+
+    def scores(self, query_terms: Sequence[str]) -> np.ndarray:
+        """One score per row, in row order; zeros when no term is known."""
+        ...
+
+    def idf(self, term: str) -> float:
+        """How rare ``term`` is in the indexed texts (unknown terms count as rarest)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A sentence of a retrieved passage, as the scorers see it."""
+
+    row: int  # the sentence's id in the index
+    document: Document
+    start: int
+    end: int
+    text: str  # document.text[start:end]
+    hit: Hit  # the passage it was found in
+    rank: int  # that passage's rank, 0 first
+    dense: float  # cosine similarity of the sentence with the question
+    terms: frozenset[str]  # its keyword terms (qa.text.terms)
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A candidate with what a scorer made of it."""
+
+    candidate: Candidate
+    score: float  # for ranking candidates of one question
+    confidence: float  # for deciding whether to answer at all
+    typed: bool  # holds a phrase of the kind the question asks for
+
+    @property
+    def doc(self) -> str:
+        return self.candidate.document.doc
+
+
+class SentenceScorer(Protocol):
+    """Scores the candidate sentences of a question (``qa.scoring.FeatureScorer``)."""
+
+    def score(self, query: Query, hits: Sequence[Hit], candidates: Sequence[Candidate]) -> list[Scored]:
+        """Every candidate (a sentence of one of ``hits``) scored, best first; ties keep the given order."""
+        ...
+
+    def describe(self) -> dict: ...
+
+
+class Answerer(Protocol):
+    """Turns scored sentences into the answer a person reads (``qa.answer.ExtractiveAnswerer``)."""
+
+    def answer(
+        self, query: Query, scored: Sequence[Scored], hits: Sequence[Hit], documents: Callable[[str], Document]
+    ) -> Answer: ...
+
+    def describe(self) -> dict: ...

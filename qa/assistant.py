@@ -17,7 +17,7 @@ from qa.corpus import MAX_FILE_BYTES, check_upload, load_corpus
 from qa.embed import MiniLMEmbedder
 from qa.errors import CorpusError, IndexStale, QuestionError, UnknownDocument, UploadError
 from qa.pipeline import Pipeline, SentenceTable
-from qa.query import Timeline, search_text
+from qa.query import Timeline
 from qa.records import Answer, Document, Hit, Manifest, Turn
 from qa.retrieve import MODES, Filter, Retriever
 from qa.scoring import FeatureScorer, Weights
@@ -187,11 +187,6 @@ class Assistant:
         """
         _check(question, mode)
         return self.state.pipeline.run(question, tuple(history), k, mode, where, depth)
-
-    @staticmethod
-    def search_query(question: str, history: tuple[Turn, ...] | list[Turn] = ()) -> str:
-        """What ``ask`` searches with: a follow-up question carries the previous question along."""
-        return search_text(question, history)
 
     # -- documents ----------------------------------------------------------------------------
 

@@ -32,6 +32,8 @@ class FaissIndex:
     def load(cls, path: Path | str) -> FaissIndex:
         path = Path(path)
         index = faiss.read_index(str(path))
+        if not isinstance(index, faiss.IndexFlatIP):
+            raise ValueError(f"{path} holds a {type(index).__name__}, not a flat inner-product index")
         ids_file = _ids_file(path)
         ids = np.load(ids_file, allow_pickle=False) if ids_file.exists() else None
         if ids is not None and len(ids) != index.ntotal:

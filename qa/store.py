@@ -147,8 +147,8 @@ def load(index_dir: Path | str, embedder: Embedder, settings: ChunkSettings) -> 
     documents = {d.doc: d for d in map(Document.from_dict, _read_jsonl(build / "documents.jsonl"))}
     chunks = [Chunk.from_dict(rec) for rec in _read_jsonl(build / "chunks.jsonl")]
     sentences = [Sentence.from_dict(rec) for rec in _read_jsonl(build / "sentences.jsonl")]
-    chunk_index = FaissIndex.load(build / "chunks.faiss")
-    sentence_index = FaissIndex.load(build / "sentences.faiss")
+    chunk_index = _read_vectors(build / "chunks.faiss")
+    sentence_index = _read_vectors(build / "sentences.faiss")
     if len(chunk_index) != len(chunks) or len(sentence_index) != len(sentences):
         raise IndexMismatch(f"index at {build} is inconsistent: rebuild it with `qa index --rebuild`")
     keyword_index = BM25Index([terms(embedding_text(documents[c.doc].title, c.text)) for c in chunks])
@@ -329,6 +329,14 @@ def _stack(rows: list[np.ndarray | None], dimension: int) -> np.ndarray:
     if not rows:
         return np.zeros((0, dimension), dtype=np.float32)
     return np.vstack(rows).astype(np.float32)
+
+
+def _read_vectors(path: Path) -> FaissIndex:
+    try:
+        return FaissIndex.load(path)
+    except (RuntimeError, ValueError, OSError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise IndexMismatch(f"{path} cannot be read ({reason}): rebuild it with `qa index --rebuild`") from None
 
 
 def _write_jsonl(path: Path, records: Iterable[dict]) -> None:

@@ -147,3 +147,12 @@ def test_other_chunking_settings_are_refused(fake_assistant):
             settings=ChunkSettings(size=100),
             auto_refresh=False,
         ).load()
+
+
+def test_an_unreadable_vector_file_is_named_and_rebuilt(fake_assistant):
+    build = current_build(fake_assistant.index_dir)
+    (build / "chunks.faiss").write_bytes(b"not a faiss file")
+    with pytest.raises(IndexMismatch, match=r"chunks\.faiss cannot be read .* `qa index --rebuild`"):
+        Assistant(fake_assistant.corpus, fake_assistant.index_dir, embedder=HashEmbedder(), auto_refresh=False).load()
+    rebuilt = Assistant(fake_assistant.corpus, fake_assistant.index_dir, embedder=HashEmbedder()).load()
+    assert rebuilt.retrieve("Takeshi Iwaya entry ban", k=1)[0].chunk.doc == "000_a07452a012145e1e.txt"

@@ -15,13 +15,14 @@ from qa.answer import ExtractiveAnswerer
 from qa.chunking import ChunkSettings
 from qa.corpus import MAX_FILE_BYTES, check_upload, load_corpus
 from qa.embed import MiniLMEmbedder
+from qa.entities import SpacyTagger
 from qa.errors import CorpusError, IndexStale, QuestionError, UnknownDocument, UploadError
 from qa.pipeline import Pipeline, SentenceTable
 from qa.query import Timeline
 from qa.records import Answer, Document, Hit, Manifest, Turn
 from qa.retrieve import MODES, Filter, Retriever
 from qa.scoring import FeatureScorer, Weights
-from qa.stages import Answerer, Embedder, KeywordIndex, SentenceScorer
+from qa.stages import Answerer, Embedder, EntityTagger, KeywordIndex, SentenceScorer
 
 ScorerFactory = Callable[[KeywordIndex, Timeline], SentenceScorer]  # a scorer for one loaded index
 
@@ -51,7 +52,8 @@ class Assistant:
     """Answers questions over one corpus with one index.
 
     It is composed from the pipeline's stages (``qa/stages.py``), each with
-    today's implementation as its default: the ``embedder``, a ``scorer`` made for
+    today's implementation as its default: the ``embedder``, the entity ``tagger``
+    run at index time (``SpacyTagger``), a ``scorer`` made for
     each loaded index (``FeatureScorer``), and the ``answerer``
     (``ExtractiveAnswerer``); ``weights`` holds every tuned number of the last two.
 
@@ -71,6 +73,7 @@ class Assistant:
         max_file_bytes: int = MAX_FILE_BYTES,
         *,
         weights: Weights | None = None,
+        tagger: EntityTagger | None = None,
         scorer: ScorerFactory | None = None,
         answerer: Answerer | None = None,
     ):
@@ -78,6 +81,7 @@ class Assistant:
         self.index_dir = Path(index)
         self.embedder = embedder or MiniLMEmbedder()
         self.settings = settings or ChunkSettings()
+        self.tagger = tagger or SpacyTagger()
         self.weights = weights or Weights()
         self.scorer_factory = scorer or (lambda keywords, timeline: FeatureScorer(keywords, timeline, self.weights))
         self.answerer = answerer or ExtractiveAnswerer(self.weights, threshold)
@@ -93,9 +97,11 @@ class Assistant:
         """Re-read the corpus and bring the index up to date (only changed documents are embedded)."""
         with self._write_lock:
             documents = self._load_documents()
-            report = store.build(documents, self.embedder, self.index_dir, self.settings, progress, rebuild)
+            report = store.build(
+                documents, self.embedder, self.index_dir, self.settings, self.tagger, progress, rebuild
+            )
             if report.touched or rebuild or self._state is None:
-                self._swap(store.load(self.index_dir, self.embedder, self.settings))
+                self._swap(store.load(self.index_dir, self.embedder, self.settings, self.tagger))
             return report
 
     def load(self, progress: store.BuildProgress | None = None) -> Assistant:
@@ -107,7 +113,7 @@ class Assistant:
             if self.auto_refresh:
                 self.refresh(progress)
             else:
-                data = store.load(self.index_dir, self.embedder, self.settings)
+                data = store.load(self.index_dir, self.embedder, self.settings, self.tagger)
                 stale = store.stale_documents(data.manifest, self._load_documents())
                 if stale:
                     raise IndexStale(

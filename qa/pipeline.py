@@ -84,7 +84,9 @@ class SentenceTable:
                 text = doc.text[s.start : s.end]
                 if len(text.split()) < min_words or text.rstrip("”\"' ").endswith("?"):
                     continue
-                out.append(Candidate(row, doc, s.start, s.end, text, hit, rank, float(d), self.terms(row, text)))
+                out.append(
+                    Candidate(row, doc, s.start, s.end, text, hit, rank, float(d), self.terms(row, text), s.entities)
+                )
         return out
 
 

@@ -37,17 +37,33 @@ class Document:
 
 
 @dataclass(frozen=True)
+class Entity:
+    """A named entity found at index time: a span of the document text and its label (PERSON, DATE ...)."""
+
+    start: int
+    end: int
+    label: str
+
+
+@dataclass(frozen=True)
 class Sentence:
     doc: str
     start: int
     end: int
+    entities: tuple[Entity, ...] = ()  # in text order
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {
+            "doc": self.doc,
+            "start": self.start,
+            "end": self.end,
+            "entities": [[e.start, e.end, e.label] for e in self.entities],
+        }
 
     @classmethod
     def from_dict(cls, d: dict) -> Sentence:
-        return cls(doc=d["doc"], start=int(d["start"]), end=int(d["end"]))
+        entities = tuple(Entity(int(s), int(e), str(label)) for s, e, label in d.get("entities", ()))
+        return cls(doc=d["doc"], start=int(d["start"]), end=int(d["end"]), entities=entities)
 
 
 @dataclass(frozen=True)
@@ -214,6 +230,7 @@ class Manifest:
     created: str  # UTC, ISO 8601
     counts: dict[str, int]  # documents, chunks, sentences
     documents: dict[str, DocumentEntry]
+    entities: str  # the entity tagger that found the sentences' entities
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -229,4 +246,5 @@ class Manifest:
             created=d["created"],
             counts=dict(d["counts"]),
             documents={k: DocumentEntry(**v) for k, v in d["documents"].items()},
+            entities=d["entities"],
         )

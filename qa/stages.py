@@ -20,7 +20,7 @@ from typing import Protocol
 import numpy as np
 
 from qa.query import Query
-from qa.records import Answer, Document, Hit
+from qa.records import Answer, Document, Entity, Hit
 
 Progress = Callable[[int, int], None]  # (done, total)
 
@@ -35,6 +35,16 @@ class Embedder(Protocol):
     def count_tokens(self, texts: Sequence[str]) -> list[int]: ...
 
     def encode(self, texts: Sequence[str], batch_size: int = 32, progress: Progress | None = None) -> np.ndarray: ...
+
+
+class EntityTagger(Protocol):
+    """Named entities of short texts (``qa.entities.SpacyTagger``; ``NoTagger`` for fast tests)."""
+
+    name: str
+
+    def find(self, texts: Sequence[str]) -> list[tuple[tuple[int, int, str], ...]]:
+        """For each text, its entities as (start, end, label), offsets relative to that text."""
+        ...
 
 
 class VectorIndex(Protocol):
@@ -90,6 +100,7 @@ class Candidate:
     rank: int  # that passage's rank, 0 first
     dense: float  # cosine similarity of the sentence with the question
     terms: frozenset[str]  # its keyword terms (qa.text.terms)
+    entities: tuple[Entity, ...] = ()  # found at index time; offsets in the document text
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -37,13 +37,13 @@ from qa.bm25_index import BM25Index
 from qa.chunking import ChunkSettings, chunk_document, embedding_text
 from qa.errors import CorpusError, IndexMismatch, IndexMissing
 from qa.faiss_index import FaissIndex
-from qa.records import Chunk, Document, DocumentEntry, Manifest, ModelInfo, Sentence
-from qa.stages import Embedder, KeywordIndex, VectorIndex
+from qa.records import Chunk, Document, DocumentEntry, Entity, Manifest, ModelInfo, Sentence
+from qa.stages import Embedder, EntityTagger, KeywordIndex, VectorIndex
 from qa.text import normalize, terms
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3  # 2: sentence spans start after list bullets; 3: long sentences cut at clauses
+SCHEMA_VERSION = 4  # 2: sentence spans start after list bullets; 3: long sentences cut at clauses; 4: entities
 BuildProgress = Callable[[str, int, int], None]  # (stage, done, total)
 
 
@@ -118,8 +118,8 @@ def read_manifest(path: Path) -> Manifest:
         raise IndexMismatch(f"{path} is damaged ({exc!r}): rebuild it with `qa index --rebuild`") from None
 
 
-def check(manifest: Manifest, embedder: Embedder, settings: ChunkSettings) -> None:
-    """Raise ``IndexMismatch`` when the index cannot serve this embedder/settings."""
+def check(manifest: Manifest, embedder: Embedder, settings: ChunkSettings, tagger: EntityTagger | None = None) -> None:
+    """Raise ``IndexMismatch`` when the index cannot serve this embedder, chunking and tagger."""
     model = manifest.model
     if model.name != embedder.name or model.dimension != embedder.dimension:
         raise IndexMismatch(
@@ -128,6 +128,10 @@ def check(manifest: Manifest, embedder: Embedder, settings: ChunkSettings) -> No
         )
     if manifest.chunking != settings.to_dict():
         raise IndexMismatch("index was built with other chunking settings: rebuild it with `qa index --rebuild`")
+    if tagger is not None and manifest.entities != tagger.name:
+        raise IndexMismatch(
+            f"index entities were found by {manifest.entities}, not {tagger.name}: rebuild it with `qa index --rebuild`"
+        )
 
 
 def stale_documents(manifest: Manifest, documents: Iterable[Document]) -> list[str]:
@@ -137,13 +141,15 @@ def stale_documents(manifest: Manifest, documents: Iterable[Document]) -> list[s
     return sorted(d for d in built.keys() | now.keys() if built.get(d) != now.get(d))
 
 
-def load(index_dir: Path | str, embedder: Embedder, settings: ChunkSettings) -> IndexData:
+def load(
+    index_dir: Path | str, embedder: Embedder, settings: ChunkSettings, tagger: EntityTagger | None = None
+) -> IndexData:
     index_dir = Path(index_dir)
     build = current_build(index_dir)
     if build is None:
         raise IndexMissing(f"no index at {index_dir}: build it with `qa index`")
     manifest = read_manifest(build / "manifest.json")
-    check(manifest, embedder, settings)
+    check(manifest, embedder, settings, tagger)
     documents = {d.doc: d for d in map(Document.from_dict, _read_jsonl(build / "documents.jsonl"))}
     chunks = [Chunk.from_dict(rec) for rec in _read_jsonl(build / "chunks.jsonl")]
     sentences = [Sentence.from_dict(rec) for rec in _read_jsonl(build / "sentences.jsonl")]
@@ -169,13 +175,14 @@ def build(
     embedder: Embedder,
     index_dir: Path | str,
     settings: ChunkSettings,
+    tagger: EntityTagger,
     progress: BuildProgress | None = None,
     rebuild: bool = False,
 ) -> BuildReport:
     """Bring the index at ``index_dir`` up to date with ``documents``.
 
-    Unchanged documents keep their chunks and vectors; only added or changed
-    ones are chunked and embedded. ``rebuild`` ignores the previous index.
+    Unchanged documents keep their chunks, vectors and entities; only added or
+    changed ones are chunked, embedded and tagged. ``rebuild`` ignores the previous index.
     """
     started = time.perf_counter()
     index_dir = Path(index_dir)
@@ -185,7 +192,7 @@ def build(
         previous = None
         if not rebuild:
             try:
-                previous = load(index_dir, embedder, settings)
+                previous = load(index_dir, embedder, settings, tagger)
             except IndexMismatch as exc:
                 log.warning("rebuilding from scratch: %s", exc)
             except IndexMissing:
@@ -228,6 +235,7 @@ def build(
                 sentence_rows.append(None)
             if progress:
                 progress("chunking", n, len(documents))
+        _tag(sentences, [row for row, _ in to_embed_sentences], documents, tagger, progress)
         total = len(to_embed_chunks) + len(to_embed_sentences)
         if total:
 
@@ -254,6 +262,7 @@ def build(
             _stack(sentence_rows, embedder.dimension),
             embedder,
             settings,
+            tagger,
         )
         report.seconds = time.perf_counter() - started
         log.info("index %s: %s", index_dir, report.summary())
@@ -269,6 +278,7 @@ def _write(
     sentence_vectors: np.ndarray,
     embedder: Embedder,
     settings: ChunkSettings,
+    tagger: EntityTagger,
 ) -> None:
     builds = index_dir / "builds"
     for leftover in builds.glob(".tmp-*"):  # from a killed build; we hold the lock
@@ -287,6 +297,7 @@ def _write(
         created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         counts={"documents": len(documents), "chunks": len(chunks), "sentences": len(sentences)},
         documents={d.doc: DocumentEntry(d.content_hash, d.title, d.date, per_doc.get(d.doc, 0)) for d in documents},
+        entities=tagger.name,
     )
     _write_jsonl(tmp / "documents.jsonl", (d.to_dict() for d in documents))
     _write_jsonl(tmp / "chunks.jsonl", (c.to_dict() for c in chunks))
@@ -308,6 +319,26 @@ def _write(
     for old in builds.iterdir():
         if old.name != name and not old.name.startswith(".tmp-"):
             shutil.rmtree(old, ignore_errors=True)
+
+
+def _tag(
+    sentences: list[Sentence],
+    rows: list[int],
+    documents: list[Document],
+    tagger: EntityTagger,
+    progress: BuildProgress | None,
+    batch: int = 512,
+) -> None:
+    """Find the entities of ``sentences[rows]`` (the new ones) in place, with offsets in the document text."""
+    texts = {d.doc: d.text for d in documents}
+    for i in range(0, len(rows), batch):
+        part = rows[i : i + batch]
+        found = tagger.find([texts[sentences[r].doc][sentences[r].start : sentences[r].end] for r in part])
+        for r, spans in zip(part, found):
+            s = sentences[r]
+            sentences[r] = replace(s, entities=tuple(Entity(s.start + a, s.start + b, label) for a, b, label in spans))
+        if progress:
+            progress("entities", min(i + batch, len(rows)), len(rows))
 
 
 def _rows_by_doc(data: IndexData) -> dict[str, tuple[list[Chunk], np.ndarray, list[Sentence], np.ndarray]]:

@@ -12,6 +12,7 @@ import pytest
 from playwright.sync_api import Browser, sync_playwright
 
 from qa import Assistant, HashEmbedder, MiniLMEmbedder
+from qa.entities import NoTagger
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
@@ -75,7 +76,7 @@ def corpus_copy(tmp_path) -> Path:
 @pytest.fixture
 def fake_assistant(corpus_copy, tmp_path) -> Assistant:
     """The five articles indexed with a deterministic bag-of-words embedder (fast, no torch)."""
-    return Assistant(corpus_copy, tmp_path / "index", embedder=HashEmbedder()).load()
+    return Assistant(corpus_copy, tmp_path / "index", embedder=HashEmbedder(), tagger=NoTagger()).load()
 
 
 @pytest.fixture(scope="session")

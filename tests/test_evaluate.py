@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from qa import Assistant, HashEmbedder, cli
+from qa.entities import NoTagger
 from qa.errors import QuestionFileError, RunMismatch, UserError
 from qa.eval import cached_index, compare, load_questions, run_eval
 from qa.eval.metrics import Result, compute, read_results
@@ -522,7 +523,9 @@ def test_compare_of_a_folder_without_results_fails_with_one_line(tmp_path):
 def fake_cli(monkeypatch, tmp_path):
     """`qa` with the fast fake embedder, and the index cache in a temporary folder."""
     monkeypatch.setattr(
-        cli, "Assistant", lambda corpus, index, **kw: Assistant(corpus, index, embedder=HashEmbedder(), **kw)
+        cli,
+        "Assistant",
+        lambda corpus, index, **kw: Assistant(corpus, index, embedder=HashEmbedder(), tagger=NoTagger(), **kw),
     )
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     return CliRunner()
@@ -564,7 +567,7 @@ def test_cli_resume_continues_the_latest_run(fake_cli, corpus_copy, tmp_path, mo
     assert none.exit_code == 2 and "no run to resume" in none.output
     with pytest.raises(Interrupt):
         run_eval(
-            Assistant(corpus_copy, tmp_path / "index", embedder=HashEmbedder()),
+            Assistant(corpus_copy, tmp_path / "index", embedder=HashEmbedder(), tagger=NoTagger()),
             load_questions(small_set(tmp_path)),
             tmp_path / "runs" / "first",
             progress=stop_after(2),

@@ -12,6 +12,7 @@ import unicodedata
 import pytest
 
 from qa import Turn
+from qa.entities import NoTagger
 from qa.text import squad_normalize
 from tests.conftest import CORPUS, EVAL, IWAYA_DOC
 
@@ -144,5 +145,5 @@ def test_undated_collections_are_not_ranked_by_recency(tmp_path):
         '{"id": "a", "title": "Kings", "text": "Who is king? The king in 1990 was Olaf."}\n'
         '{"id": "b", "title": "Kings", "text": "The king in 2020 was Harald."}\n'
     )
-    assistant = Assistant(corpus, tmp_path / "index", embedder=HashEmbedder()).load()
+    assistant = Assistant(corpus, tmp_path / "index", embedder=HashEmbedder(), tagger=NoTagger()).load()
     assert not assistant.state.pipeline.read("Who is the king?").about_now

@@ -5,6 +5,7 @@ import pytest
 
 from qa import Assistant, Filter, HashEmbedder
 from qa.chunking import embedding_text
+from qa.entities import NoTagger
 from qa.langchain import QARetriever
 from qa.text import terms
 
@@ -18,7 +19,7 @@ def test_dense_matches_brute_force(tmp_path, n_docs):
     for i in range(n_docs):
         sentences = [" ".join(rng.choice(words, size=8)).capitalize() + "." for _ in range(rng.integers(1, 30))]
         (corpus / f"doc{i:03d}.txt").write_text(" ".join(sentences))
-    assistant = Assistant(corpus, tmp_path / "index", embedder=HashEmbedder()).load()
+    assistant = Assistant(corpus, tmp_path / "index", embedder=HashEmbedder(), tagger=NoTagger()).load()
     data = assistant.state.data
     query = "salmon treaty court"
     q = HashEmbedder().encode([query])[0]

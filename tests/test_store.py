@@ -12,6 +12,7 @@ import pytest
 
 from qa import Assistant, HashEmbedder, IndexMismatch, IndexStale
 from qa.chunking import ChunkSettings
+from qa.entities import NoTagger
 from qa.store import current_build, load
 from tests.conftest import ROOT
 
@@ -35,7 +36,7 @@ def test_save_then_load_gives_identical_results(fake_assistant, tmp_path):
     before = {q: [(h.chunk.id, round(h.score, 6)) for h in fake_assistant.retrieve(q, k=5)] for q in QUESTIONS}
     answers = {q: fake_assistant.ask(q).answer for q in QUESTIONS}
     reloaded = Assistant(
-        fake_assistant.corpus, fake_assistant.index_dir, embedder=HashEmbedder(), auto_refresh=False
+        fake_assistant.corpus, fake_assistant.index_dir, embedder=HashEmbedder(), tagger=NoTagger(), auto_refresh=False
     ).load()
     after = {q: [(h.chunk.id, round(h.score, 6)) for h in reloaded.retrieve(q, k=5)] for q in QUESTIONS}
     assert before == after
@@ -57,7 +58,8 @@ def test_index_folder_has_manifest_and_no_pickle(fake_assistant):
         "sentences.jsonl",
     ]
     manifest = json.loads((build / "manifest.json").read_text())
-    assert manifest["schema_version"] == 3
+    assert manifest["schema_version"] == 4
+    assert manifest["entities"] == "none"
     assert manifest["model"] == {"name": "hash-bow", "dimension": 64, "max_tokens": 256}
     assert manifest["chunking"] == ChunkSettings().to_dict()
     assert len(manifest["documents"]) == 5
@@ -68,7 +70,7 @@ def test_index_folder_has_manifest_and_no_pickle(fake_assistant):
 
 def test_reindex_embeds_only_what_changed(corpus_copy, tmp_path):
     embedder = CountingEmbedder()
-    assistant = Assistant(corpus_copy, tmp_path / "index", embedder=embedder)
+    assistant = Assistant(corpus_copy, tmp_path / "index", embedder=embedder, tagger=NoTagger())
     first = assistant.refresh()
     assert len(first.added) == 5 and first.embedded == first.chunks
 
@@ -94,6 +96,7 @@ SLOW_BUILD = """
 import sys, time
 sys.path.insert(0, {root!r})
 from qa import Assistant, HashEmbedder
+from qa.entities import NoTagger
 
 class Slow(HashEmbedder):
     def encode(self, texts, batch_size=32, progress=None):
@@ -101,7 +104,7 @@ class Slow(HashEmbedder):
         time.sleep(60)
         return super().encode(texts, batch_size, progress)
 
-Assistant({corpus!r}, {index!r}, embedder=Slow()).refresh()
+Assistant({corpus!r}, {index!r}, embedder=Slow(), tagger=NoTagger()).refresh()
 """
 
 
@@ -119,11 +122,11 @@ def test_killed_build_leaves_previous_index_usable(fake_assistant):
         proc.wait()
     data = load(index, HashEmbedder(), ChunkSettings())
     assert "extra.txt" not in data.documents and len(data.documents) == 5
-    survivor = Assistant(corpus, index, embedder=HashEmbedder(), auto_refresh=False)
+    survivor = Assistant(corpus, index, embedder=HashEmbedder(), tagger=NoTagger(), auto_refresh=False)
     with pytest.raises(IndexStale, match="run `qa index`"):
         survivor.load()
     # the next build finishes the job and cleans up
-    fresh = Assistant(corpus, index, embedder=HashEmbedder()).load()
+    fresh = Assistant(corpus, index, embedder=HashEmbedder(), tagger=NoTagger()).load()
     assert "extra.txt" in fresh.state.data.documents
     assert [h.chunk.id for h in fresh.retrieve("peace treaty talks", k=3)] == expected
     assert not list((index / "builds").glob(".tmp-*"))
@@ -132,9 +135,11 @@ def test_killed_build_leaves_previous_index_usable(fake_assistant):
 def test_index_from_another_model_is_refused_clearly(fake_assistant):
     other = HashEmbedder(dimension=32, name="other-model")
     with pytest.raises(IndexMismatch, match="built with model hash-bow .* rebuild it with `qa index --rebuild`"):
-        Assistant(fake_assistant.corpus, fake_assistant.index_dir, embedder=other, auto_refresh=False).load()
+        Assistant(
+            fake_assistant.corpus, fake_assistant.index_dir, embedder=other, tagger=NoTagger(), auto_refresh=False
+        ).load()
     # with auto refresh, the index is rebuilt for the new model
-    rebuilt = Assistant(fake_assistant.corpus, fake_assistant.index_dir, embedder=other).load()
+    rebuilt = Assistant(fake_assistant.corpus, fake_assistant.index_dir, embedder=other, tagger=NoTagger()).load()
     assert rebuilt.manifest.model.name == "other-model"
 
 
@@ -144,6 +149,7 @@ def test_other_chunking_settings_are_refused(fake_assistant):
             fake_assistant.corpus,
             fake_assistant.index_dir,
             embedder=HashEmbedder(),
+            tagger=NoTagger(),
             settings=ChunkSettings(size=100),
             auto_refresh=False,
         ).load()
@@ -153,6 +159,14 @@ def test_an_unreadable_vector_file_is_named_and_rebuilt(fake_assistant):
     build = current_build(fake_assistant.index_dir)
     (build / "chunks.faiss").write_bytes(b"not a faiss file")
     with pytest.raises(IndexMismatch, match=r"chunks\.faiss cannot be read .* `qa index --rebuild`"):
-        Assistant(fake_assistant.corpus, fake_assistant.index_dir, embedder=HashEmbedder(), auto_refresh=False).load()
-    rebuilt = Assistant(fake_assistant.corpus, fake_assistant.index_dir, embedder=HashEmbedder()).load()
+        Assistant(
+            fake_assistant.corpus,
+            fake_assistant.index_dir,
+            embedder=HashEmbedder(),
+            tagger=NoTagger(),
+            auto_refresh=False,
+        ).load()
+    rebuilt = Assistant(
+        fake_assistant.corpus, fake_assistant.index_dir, embedder=HashEmbedder(), tagger=NoTagger()
+    ).load()
     assert rebuilt.retrieve("Takeshi Iwaya entry ban", k=1)[0].chunk.doc == "000_a07452a012145e1e.txt"

@@ -16,7 +16,7 @@ from qa.phrases import extract_short
 from qa.query import Query
 from qa.records import Answer, Chunk, Citation, Document, Hit
 from qa.scoring import Weights
-from qa.stages import Scored
+from qa.stages import Candidate, Scored
 
 NOT_IN_DOCUMENTS = "The documents don't say"
 CLOSEST = 3  # passages shown when declining
@@ -27,17 +27,24 @@ class ExtractiveAnswerer:
 
     def __init__(self, weights: Weights | None = None, threshold: float | None = None):
         self.weights = weights or Weights()
-        self.threshold = self.weights.threshold if threshold is None else threshold
+        self.threshold = threshold  # overrides the scorer's own threshold when set (``--min-confidence``)
 
     def describe(self) -> dict:
-        return {"answerer": type(self).__name__, "threshold": self.threshold}
+        return {"answerer": type(self).__name__, "threshold_override": self.threshold}
 
     def answer(
-        self, query: Query, scored: Sequence[Scored], hits: Sequence[Hit], documents: Callable[[str], Document]
+        self,
+        query: Query,
+        scored: Sequence[Scored],
+        hits: Sequence[Hit],
+        documents: Callable[[str], Document],
+        threshold: float,
     ) -> Answer:
         """Answer from ``scored`` (best first); ``hits`` are the passages the answer reports as retrieved."""
         confidence = scored[0].confidence if scored else 0.0
-        if not scored or confidence < self.threshold:
+        if self.threshold is not None:
+            threshold = self.threshold
+        if not scored or confidence < threshold:
             text = f"{NOT_IN_DOCUMENTS} {_topic(query.question)}. The closest passages are listed below."
             return Answer(
                 question=query.question,
@@ -50,16 +57,14 @@ class ExtractiveAnswerer:
                 confidence=confidence,
                 closest=self._closest(hits, scored, documents),
             )
-        chosen = [scored[0]]
-        second = self._second(scored)
-        if second is not None:
-            chosen.append(second)
-        if (
-            len(chosen) == 2
-            and chosen[0].doc == chosen[1].doc
-            and chosen[1].candidate.start < chosen[0].candidate.start
-        ):
-            chosen.reverse()  # two sentences of one article read best in its order
+        chosen = self._comparison(query, scored) if query.comparison else []
+        if not chosen:
+            chosen = [scored[0]]
+            second = self._second(scored)
+            if second is not None:
+                chosen.append(second)
+        if len({s.doc for s in chosen}) == 1:
+            chosen.sort(key=lambda s: s.candidate.start)  # sentences of one article read best in its order
         citations: list[Citation] = []
         parts = []
         for s in chosen:
@@ -68,7 +73,10 @@ class ExtractiveAnswerer:
             if n > len(citations):
                 citations.append(_citation(n, c.hit.chunk, c.start, c.end, documents))
             parts.append(f"{_flat(c.text)} [{n}]")
-        short = extract_short(query.question, [_flat(s.candidate.text) for s in chosen])
+        texts = [_flat(s.candidate.text) for s in chosen]
+        short = extract_short(
+            query.question, texts, [_entity_spans(s.candidate, t, query.labels) for s, t in zip(chosen, texts)]
+        )
         return Answer(
             question=query.question,
             answer=" ".join(parts),
@@ -113,6 +121,34 @@ class ExtractiveAnswerer:
                 return s
         return None
 
+    def _comparison(self, query: Query, scored: Sequence[Scored]) -> list[Scored]:
+        """For a comparison, the best sentence and, for each side it does not speak of, the best sentence
+        that does: one piece of evidence per side, at most ``comparison_sentences`` and ``comparison_words``."""
+        w = self.weights
+        chosen = [scored[0]]
+        words = _words(scored[0])
+        pool = list(scored[1 : 1 + w.comparison_pool])
+        if query.sides:
+            wanted = [side for side in query.sides if not any(side <= s.candidate.terms for s in chosen)]
+        else:  # "which of the two ...": the best sentence that adds something of its own
+            wanted = [frozenset()]
+        for side in wanted:
+            match = next(
+                (
+                    s
+                    for s in pool
+                    if side <= s.candidate.terms
+                    and s not in chosen
+                    and not any(self._repeats(s, c) for c in chosen)
+                    and words + _words(s) <= w.comparison_words
+                ),
+                None,
+            )
+            if match is not None and len(chosen) < w.comparison_sentences:
+                chosen.append(match)
+                words += _words(match)
+        return chosen
+
     def _repeats(self, a: Scored, b: Scored) -> bool:
         """Whether ``a`` says little that ``b`` does not (a lead summary and its body sentence)."""
         new = a.candidate.terms - b.candidate.terms
@@ -147,6 +183,18 @@ def _citation(n: int, chunk: Chunk, start: int, end: int, documents: Callable[[s
         sentence_start=start,
         sentence_end=end,
     )
+
+
+def _entity_spans(c: Candidate, flat: str, labels: frozenset[str]) -> list[tuple[int, int]]:
+    """Where the sentence's entities of the asked-for labels sit in its flattened text."""
+    out = []
+    for e in c.entities:
+        if e.label in labels:
+            name = _flat(c.document.text[e.start : e.end])
+            at = flat.find(name)
+            if name and at >= 0:
+                out.append((at, at + len(name)))
+    return out
 
 
 def _flat(text: str) -> str:

@@ -163,11 +163,13 @@ class Assistant:
 
     @property
     def threshold(self) -> float:
-        return self.answerer.describe().get("threshold", 0.0)
+        """The confidence below which the assistant declines."""
+        override = getattr(self.answerer, "threshold", None)
+        return self.state.pipeline.scorer.threshold if override is None else override
 
     def describe(self) -> dict:
         """The answering stages and every tuned number, as an evaluation records them in ``summary.json``."""
-        return {**self.state.pipeline.scorer.describe(), **self.answerer.describe()}
+        return {**self.state.pipeline.scorer.describe(), **self.answerer.describe(), "threshold": self.threshold}
 
     # -- questions ----------------------------------------------------------------------------
 

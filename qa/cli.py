@@ -269,6 +269,13 @@ def _head(text: str, words: int = 25) -> str:
     help="Compare two run folders: metric deltas and the questions whose outcome changed "
     "(written to --out, default RUN_B).",
 )
+@click.option(
+    "--split",
+    metavar="FILE:NAME",
+    help="Ask only the questions about the articles listed under NAME in the JSON file FILE, e.g. "
+    "eval/squad-splits.json:test (a question's article is its first doc id up to '#', or its "
+    "source_doc_id). The run records it: a resume with another split is refused.",
+)
 @progress_option
 @click.option("--json", "as_json", is_flag=True, help="Print the summary (or comparison) as JSON.")
 @click.pass_context
@@ -282,6 +289,7 @@ def eval_command(
     out: Path | None,
     resume: bool,
     runs: tuple[Path, Path] | None,
+    split: str | None,
     progress: bool,
     as_json: bool,
 ) -> None:
@@ -292,8 +300,8 @@ def eval_command(
     project's gets its own index, cached by content under ~/.cache/qa/.
     """
     if runs:
-        if questions:
-            fail("give either QUESTIONS or --compare RUN_A RUN_B, not both")
+        if questions or split:
+            fail("give either QUESTIONS (and --split) or --compare RUN_A RUN_B, not both")
         compare_command(*runs, out=out, as_json=as_json)
         return
     if questions is None:
@@ -307,7 +315,7 @@ def eval_command(
     own_index = ctx.get_parameter_source("index_dir") is click.core.ParameterSource.DEFAULT
     if own_index and corpus.exists() and corpus.resolve() != DEFAULT_CORPUS.resolve():
         index_dir = cached_index(corpus)
-    question_set = load_questions(questions)
+    question_set = load_questions(questions, split=split)
     assistant = load_assistant(corpus, index_dir, progress=progress)
     try:
         with Progress("questions", unit="q", enabled=progress) as bar:

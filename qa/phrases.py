@@ -117,13 +117,21 @@ def has_type(text: str, kind: str | None, question: str) -> bool:
     return any(text[s:e].lower() not in q for s, e in person_names(text))
 
 
-def extract_short(question: str, sentences: list[str]) -> str | None:
-    """The phrase of the answer that answers the question, when its kind is clear."""
+def extract_short(
+    question: str, sentences: list[str], entities: list[list[tuple[int, int]]] | None = None
+) -> str | None:
+    """The phrase of the answer that answers the question, when its kind is clear.
+
+    ``entities`` gives, per sentence, the spans of the named entities of the kind the question asks
+    for (found at index time); where a sentence has some, the short answer is one of them.
+    """
     kind = expected_type(question)
     q = normalize(question).lower()
     q_terms = set(terms(question))
-    for text in sentences:
-        if kind == "number":
+    for i, text in enumerate(sentences):
+        if entities and entities[i]:
+            spans = entities[i]
+        elif kind == "number":
             spans = [(m.start(), m.end()) for m in _NUMBER.finditer(text)]
         elif kind == "date":
             spans = [(m.start(), m.end()) for m in _DATE.finditer(text)]
@@ -132,7 +140,7 @@ def extract_short(question: str, sentences: list[str]) -> str | None:
         elif re.match(r"\s*(?:which|what)\b", q):
             spans = [(m.start(), m.end()) for m in _NAME.finditer(text) if m.start() > 0]
         else:
-            return None
+            continue
         anchors = [(m.start(), t) for m in re.finditer(r"\w+", text) for t in set(terms(m.group())) & q_terms]
         best, best_score = None, None
         for start, end in spans:

@@ -59,6 +59,13 @@ class SentenceTable:
             i += 1
         return out
 
+    def text(self, row: int, doc: str) -> str:
+        """The text of sentence ``row`` if it belongs to ``doc``, else ''."""
+        if not 0 <= row < len(self.sentences) or self.sentences[row].doc != doc:
+            return ""
+        s = self.sentences[row]
+        return self.documents[doc].text[s.start : s.end]
+
     def terms(self, row: int, text: str) -> frozenset[str]:
         found = self._terms.get(row)
         if found is None:
@@ -85,7 +92,19 @@ class SentenceTable:
                 if len(text.split()) < min_words or text.rstrip("”\"' ").endswith("?"):
                     continue
                 out.append(
-                    Candidate(row, doc, s.start, s.end, text, hit, rank, float(d), self.terms(row, text), s.entities)
+                    Candidate(
+                        row,
+                        doc,
+                        s.start,
+                        s.end,
+                        text,
+                        hit,
+                        rank,
+                        float(d),
+                        self.terms(row, text),
+                        s.entities,
+                        (self.text(row - 1, doc.doc), self.text(row + 1, doc.doc)),
+                    )
                 )
         return out
 
@@ -136,7 +155,9 @@ class Pipeline:
         pool = hits + [h for h in search.also if h.chunk.id not in {x.chunk.id for x in hits}]
         candidates = self.sentences.candidates(search.vector, pool, self.min_words)
         scored = self.scorer.score(search.query, pool, candidates)
-        answer = self.answerer.answer(search.query, scored, hits, self.sentences.documents.__getitem__)
+        answer = self.answerer.answer(
+            search.query, scored, hits, self.sentences.documents.__getitem__, self.scorer.threshold
+        )
         return replace(answer, ranking=tuple(search.ranking))
 
     def run(

@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from qa.entities import wanted_labels
 from qa.phrases import YEAR, expected_type
 from qa.records import Document, Turn
 from qa.text import terms
@@ -25,6 +26,14 @@ _FOLLOW_UP = re.compile(
 _NOW = re.compile(r"\bwho\s+(?:is|are)\b|\b(?:current(?:ly)?|now|today|at present|these days)\b", re.I)
 FOLLOW_UP_MAX_TERMS = 2  # a question this short only makes sense with the one before it
 CONTEXT_TURNS = 2  # earlier questions whose words a follow-up borrows
+SIDE_WORDS = 3  # words either side of "or" that name what is compared
+_COMPARISON = re.compile(
+    r"\bwhich of the (?:two|both)\b|\b(?:compare[ds]?|comparison|difference between)\b|"
+    r"\b(?:more|less|fewer|larger|smaller|bigger|higher|lower|longer|shorter|greater|older|newer|earlier|later)"
+    r"\b.*\bthan\b",
+    re.I,
+)
+_BETWEEN = re.compile(r"\bbetween\s+(.+?)\s+and\s+(.+)$", re.I)
 DATED_SHARE = 0.5  # a collection is dated when at least this share of its documents have dates
 NEWEST_PASSAGES = 2  # a question about now also searches this many passages of the newest articles
 
@@ -39,6 +48,9 @@ class Query:
     context_docs: frozenset[str] = frozenset()  # documents the previous answer cited
     kind: str | None = None  # the kind of phrase asked for: number, date, person, or None
     years: frozenset[str] = frozenset()  # years the question names
+    labels: frozenset[str] = frozenset()  # entity labels an answer would name (qa.entities.wanted_labels)
+    sides: tuple[frozenset[str], ...] = ()  # a comparison's sides, as terms ("A or B", "between A and B")
+    comparison: bool = False  # weighs two things against each other: each side needs its own evidence
     about_now: bool = False  # asks about the present, of a collection of dated articles
 
 
@@ -84,6 +96,27 @@ def asks_about_now(question: str, dated: bool) -> bool:
     return dated and bool(_NOW.search(question)) and not YEAR.search(question)
 
 
+def is_comparison(question: str) -> bool:
+    """Whether a question weighs two things: "which of the two ...", "A or B?", "more/larger than", "compare"."""
+    return bool(_COMPARISON.search(question)) or len(comparison_sides(question)) == 2
+
+
+def comparison_sides(question: str) -> tuple[frozenset[str], ...]:
+    """The two things a question compares, as terms: "... A or B?" and "between A and B"."""
+    q = " ".join(question.split()).rstrip("?. ")
+    m = _BETWEEN.search(q)
+    if m:
+        a, b = m.group(1), m.group(2)
+    elif " or " in q and re.match(r"\s*(?:which|who|what|whose|is|was|are|were|did|does|do)\b", q, re.I):
+        before, _, after = q.partition(" or ")
+        a, b = " ".join(before.split()[-SIDE_WORDS:]), " ".join(after.split()[:SIDE_WORDS])
+    else:
+        return ()
+    a_terms, b_terms = frozenset(terms(a)), frozenset(terms(b))
+    sides = (a_terms - b_terms, b_terms - a_terms)  # what tells the sides apart
+    return sides if all(sides) else ()
+
+
 def search_text(question: str, history: Sequence[Turn] = ()) -> str:
     """What retrieval looks for: a follow-up question carries the previous question along."""
     question = " ".join(question.split())
@@ -108,5 +141,8 @@ def read_query(question: str, history: Sequence[Turn] = (), dated: bool = False)
         context_docs=context_docs,
         kind=expected_type(question),
         years=frozenset(YEAR.findall(question)),
+        labels=wanted_labels(question),
+        sides=comparison_sides(question),
+        comparison=is_comparison(question),
         about_now=asks_about_now(question, dated),
     )

@@ -59,6 +59,9 @@ class Weights:
     runners_up: int = 5  # how many next-best sentences are considered as the second one
     repeat_new_terms: int = 2  # a sentence adding this few new words repeats the first...
     repeat_new_share: float = 0.25  # ...or this small a share of its own words
+    comparison_sentences: int = 3  # a comparison cites one sentence per side, and no more than this
+    comparison_words: int = 80  # in at most this many words
+    comparison_pool: int = 10  # next-best sentences searched for the evidence of a side
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -75,6 +78,7 @@ class FeatureScorer:
         self.keywords = keywords
         self.timeline = timeline
         self.weights = weights or Weights()
+        self.threshold = self.weights.threshold
         self._meta_cache: dict[str, frozenset[str]] = {}  # dict writes are atomic: threads may share it
 
     def describe(self) -> dict:

@@ -101,6 +101,7 @@ class Candidate:
     dense: float  # cosine similarity of the sentence with the question
     terms: frozenset[str]  # its keyword terms (qa.text.terms)
     entities: tuple[Entity, ...] = ()  # found at index time; offsets in the document text
+    neighbours: tuple[str, str] = ("", "")  # the sentences before and after it in its document
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,9 @@ class Scored:
 
 
 class SentenceScorer(Protocol):
-    """Scores the candidate sentences of a question (``qa.scoring.FeatureScorer``)."""
+    """Scores the candidate sentences of a question (``qa.scoring.FeatureScorer``, ``qa.verified.VerifiedScorer``)."""
+
+    threshold: float  # the confidence below which its best sentence is no answer
 
     def score(self, query: Query, hits: Sequence[Hit], candidates: Sequence[Candidate]) -> list[Scored]:
         """Every candidate (a sentence of one of ``hits``) scored, best first; ties keep the given order."""
@@ -131,7 +134,14 @@ class Answerer(Protocol):
     """Turns scored sentences into the answer a person reads (``qa.answer.ExtractiveAnswerer``)."""
 
     def answer(
-        self, query: Query, scored: Sequence[Scored], hits: Sequence[Hit], documents: Callable[[str], Document]
-    ) -> Answer: ...
+        self,
+        query: Query,
+        scored: Sequence[Scored],
+        hits: Sequence[Hit],
+        documents: Callable[[str], Document],
+        threshold: float,
+    ) -> Answer:
+        """The answer from ``scored`` (best first), declining when the best confidence is below ``threshold``."""
+        ...
 
     def describe(self) -> dict: ...

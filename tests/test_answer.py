@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 from qa.answer import NOT_IN_DOCUMENTS, ExtractiveAnswerer
 from qa.query import Timeline, is_follow_up, read_query, search_text
-from qa.records import Answer, Chunk, Citation, Document, Hit, Turn
+from qa.records import Answer, Chunk, Citation, Document, Entity, Hit, Turn
 from qa.scoring import Weights
 from qa.stages import Candidate, Scored
 from qa.text import terms
@@ -27,7 +29,9 @@ def sentence(row: int, score: float, confidence: float = 0.6, typed: bool = True
 
 
 def answer(question: str, scored, threshold: float | None = None) -> Answer:
-    return ExtractiveAnswerer(Weights(), threshold).answer(read_query(question), scored, [HIT], {DOC.doc: DOC}.get)
+    return ExtractiveAnswerer(Weights(), threshold).answer(
+        read_query(question), scored, [HIT], {DOC.doc: DOC}.get, Weights().threshold
+    )
 
 
 def test_the_best_sentence_is_quoted_and_cited_exactly():
@@ -110,3 +114,60 @@ def test_the_timeline_dates_undated_documents_by_the_latest_year_they_mention():
     timeline = Timeline.of([DOC, undated])
     assert timeline.year("u.txt") == 2021 and timeline.year("ban.txt") == 2025
     assert timeline.dated and timeline.newest == {"ban.txt"}
+
+
+LISTS = (
+    "In May 2022 Russia barred 63 Japanese citizens. Markets were calm that week. "
+    "In March 2025 it barred nine more people."
+)
+LISTS_DOC = Document("lists.txt", "Entry bans", "2025-03-26", LISTS, ((0, len(LISTS)),), "h")
+LISTS_HIT = Hit(Chunk("c2", LISTS_DOC.doc, 0, len(LISTS), LISTS), 1.0)
+
+
+def lists_sentence(i: int, score: float) -> Scored:
+    sentence = [
+        "In May 2022 Russia barred 63 Japanese citizens.",
+        "Markets were calm that week.",
+        "In March 2025 it barred nine more people.",
+    ][i]
+    start = LISTS.index(sentence)
+    end = start + len(sentence)
+    text = LISTS[start:end]
+    entities = tuple(
+        Entity(start + m.start(), start + m.end(), label)
+        for word, label in (("May 2022", "DATE"), ("March 2025", "DATE"), ("63", "CARDINAL"), ("nine", "CARDINAL"))
+        for m in [re.search(re.escape(word), text)]
+        if m
+    )
+    c = Candidate(i, LISTS_DOC, start, end, text, LISTS_HIT, 0, 0.5, frozenset(terms(text)), entities)
+    return Scored(c, score, 0.9, True)
+
+
+def lists_answer(question: str, scored) -> Answer:
+    return ExtractiveAnswerer(Weights()).answer(
+        read_query(question), scored, [LISTS_HIT], {LISTS_DOC.doc: LISTS_DOC}.get, 0.5
+    )
+
+
+def test_a_comparison_cites_one_sentence_for_each_side():
+    got = lists_answer(
+        "Was the May 2022 list or the March 2025 list larger?",
+        [lists_sentence(0, 1.0), lists_sentence(1, 0.4), lists_sentence(2, 0.3)],
+    )
+    assert "63 Japanese citizens" in got.answer and "nine more people" in got.answer
+    assert "Markets" not in got.answer
+    assert got.answer.index("63") < got.answer.index("nine")
+
+
+def test_a_plain_question_does_not_take_a_weak_second_sentence():
+    got = lists_answer(
+        "How many people did Russia bar in March 2025?", [lists_sentence(2, 1.0), lists_sentence(0, 0.3)]
+    )
+    assert got.answer == "In March 2025 it barred nine more people. [1]"
+
+
+def test_the_short_answer_is_the_entity_of_the_kind_asked_for():
+    got = lists_answer("How many people did Russia bar in March 2025?", [lists_sentence(2, 1.0)])
+    assert got.short_answer == "nine"
+    got = lists_answer("When did Russia bar 63 Japanese citizens?", [lists_sentence(0, 1.0)])
+    assert got.short_answer == "May 2022"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,8 +13,10 @@ from click.testing import CliRunner
 from qa import Assistant, HashEmbedder, cli
 from qa.entities import NoTagger
 from qa.errors import QuestionFileError, RunMismatch, UserError
-from qa.eval import cached_index, compare, load_questions, run_eval
-from qa.eval.metrics import Result, compute, read_results
+from qa.eval import RunSettings, Summary, cached_index, compare, load_questions, run_eval
+from qa.eval.metrics import Result, by_type, compute, read_results
+from qa.eval.questions import load_split
+from qa.eval.report import html_report, markdown
 from qa.eval.run import corpus_key
 from tests.conftest import EVAL, IWAYA_DOC
 
@@ -136,6 +139,7 @@ def test_reads_squad_json(tmp_path):
     assert a1.answers == ("Denver Broncos", "the Broncos")
     assert a1.evidence[0].doc == "Super_Bowl_50#0" and a1.evidence[0].quote is None
     assert a2.answers == () and a2.evidence[0].doc == "Super_Bowl_50#1"
+    assert a1.article == a2.article == "Super_Bowl_50"
 
 
 def test_reads_csv(tmp_path):
@@ -233,7 +237,9 @@ def test_run_writes_results_summary_and_reports(fake_assistant, tmp_path, monkey
             "answers",
             "evidence",
             "type",
+            "confidence",
         } <= set(x)
+        assert isinstance(x["confidence"], float) and 0 <= x["confidence"] <= 1
         assert len(x["retrieved"]) == 10 and x["answer_k"] == 3 and x["ranking_matches_answer"]
         for c in x["citations"]:  # Citation.to_dict(): the documented fields and more
             assert {
@@ -287,11 +293,20 @@ def test_run_writes_results_summary_and_reports(fake_assistant, tmp_path, monkey
         "citation_support",
         "abstain_rate",
         "false_abstain_rate",
+        "auroc",
+        "abstain@fa10",
         "latency_ms_p50",
         "latency_ms_p95",
     }
     assert names <= set(stored["metrics"]["overall"])
-    assert (tmp_path / "run" / "report.md").read_text().startswith("# Evaluation of questions.jsonl")
+    assert all(names <= set(m) for m in stored["metrics"]["by_type"].values())
+    assert stored["metrics"]["overall"]["auroc"] is not None  # both kinds asked, each with a confidence
+    assert stored["metrics"]["by_type"]["numeric"]["auroc"] is None  # one kind only
+    report = (tmp_path / "run" / "report.md").read_text()
+    assert report.startswith("# Evaluation of questions.jsonl")
+    assert "| auroc |" in report and "| abstain@fa10 |" in report
+    assert "| type | questions | hit@5 | answer_hit | evidence_cited | abstain_rate | hit@1 |" in report
+    assert "false_abstain_rate | auroc | abstain@fa10 |" in report  # per type too
 
 
 def test_html_report_is_self_contained_and_escaped(fake_assistant, tmp_path):
@@ -311,8 +326,33 @@ def test_html_report_is_self_contained_and_escaped(fake_assistant, tmp_path):
     page = (tmp_path / "run" / "report.html").read_text()
     assert "<script>" not in page and "&lt;script&gt;" in page and "&lt;b&gt;nope&lt;/b&gt;" in page
     assert "x&lt;1&gt;" in page and "a&amp;b" in page
-    assert page.count("<svg") == 3
+    assert page.count("<svg") == 4 and "Risk–coverage" in page  # the answers carry confidences
     assert not re.search(r"""(src|href)\s*=|<link|@import|url\(""", page)  # no external assets
+
+
+def hand_summary(results: list[Result], answering: dict) -> Summary:
+    settings = RunSettings("q.jsonl", "0" * 64, 5, "hybrid", 10, "corpus", "index", "m", 8, "f", None)
+    return Summary(Path("run"), settings, compute(results), by_type(results), len(results), (), 1.0, 0, answering)
+
+
+def test_risk_coverage_plot_marks_the_runs_threshold_when_confidences_are_there():
+    results = [
+        hand_result("right", "nine [1]", confidence=0.9),
+        hand_result("wrong", "ten [1]", confidence=0.6),
+        hand_result("guess", "a guess [1]", answers=(), confidence=0.7),
+        hand_result("declined", "The documents do not say.", abstained=True, answers=(), confidence=0.1),
+    ]
+    page = html_report(hand_summary(results, {"threshold": 0.5}), results)
+    assert page.count("<svg") == 4 and "Risk–coverage" in page
+    # At 0.5 three of the four are answered, two of them wrongly.
+    assert "<title>threshold 0.500: coverage 0.750, error rate 0.667</title>" in page
+    assert ">threshold 0.50</text>" in page
+    no_threshold = html_report(hand_summary(results, {"answerer": "X"}), results)
+    assert "Risk–coverage" in no_threshold and "threshold 0.5" not in no_threshold
+    old = [replace(r, confidence=None) for r in results]  # lines written before confidences were recorded
+    page = html_report(hand_summary(old, {"threshold": 0.5}), old)
+    assert page.count("<svg") == 3 and "Risk–coverage" not in page
+    assert "| auroc | – |" in markdown(hand_summary(old, {"threshold": 0.5}), old)
 
 
 def test_evidence_quote_not_found_is_reported_not_scored(fake_assistant, tmp_path):
@@ -399,6 +439,97 @@ def test_answering_settings_are_recorded_but_do_not_block_a_resume(fake_assistan
     assert "answering" not in json.loads((tmp_path / "run" / "run.json").read_text())
 
 
+# -- splits -----------------------------------------------------------------------------------
+
+
+def squad_like(tmp_path: Path) -> tuple[Path, Path]:
+    """SQuAD-style questions of two articles (doc ids ``<title>#<paragraph>``), and a split of them."""
+    questions = write(
+        tmp_path / "squad.jsonl",
+        [
+            {"id": "a1", "question": "Where is Normandy?", "answers": ["France"], "doc_ids": ["Normans#0"]},
+            {"id": "b1", "question": "What is a prime?", "answers": ["a number"], "doc_ids": ["Prime_number#1"]},
+            {"id": "a2", "question": "Who was Rollo?", "answers": ["a Viking"], "doc_ids": ["Normans#3", "Other#1"]},
+            {  # unanswerable SQuAD 2.0: no doc_ids, its article is that of the paragraph it was written against
+                "id": "u1",
+                "question": "Who gave their name to Normandy in the 1000's?",
+                "answers": [],
+                "doc_ids": [],
+                "is_impossible": True,
+                "source_doc_id": "Normans#0",
+            },
+            {
+                "id": "u2",
+                "question": "What is Fermat?",
+                "answers": [],
+                "doc_ids": [],
+                "source_doc_id": "Prime_number#2",
+            },
+            {"id": "x", "question": "About nothing in particular?", "answers": []},  # no article: in no split
+        ],
+    )
+    splits = write(
+        tmp_path / "splits.json", json.dumps({"about": "a note", "train": ["Prime_number"], "test": ["Normans"]})
+    )
+    return questions, splits
+
+
+def test_split_keeps_the_questions_of_its_articles(tmp_path):
+    path, splits = squad_like(tmp_path)
+    test = load_questions(path, split=f"{splits}:test")
+    assert [q.id for q in test.questions] == ["a1", "a2", "u1"]
+    assert test.split.startswith("splits.json:test (1 article, ")
+    train = load_questions(path).only_split(load_split(f"{splits}:train"))
+    assert [q.id for q in train.questions] == ["b1", "u2"] and train.split.startswith("splits.json:train")
+    both = load_questions(path).only_articles(["Normans", "Prime_number"])
+    assert [q.id for q in both.questions] == ["a1", "b1", "a2", "u1", "u2"] and both.split.startswith("2 articles, ")
+    assert load_questions(path).split is None
+
+
+def test_split_keeps_a_conversation_whole(tmp_path):
+    qs = load_questions(small_set(tmp_path)).only_articles([IWAYA_DOC])  # a file corpus: the article is the file
+    assert [q.id for q in qs.questions] == ["q1", "q2", "c1#1", "c1#2"]  # q3 has no gold document
+
+
+@pytest.mark.parametrize(
+    "spec, what",
+    [
+        ("{splits}:dev", "no split 'dev' (it has 'train', 'test')"),
+        ("{splits}", "give a split as FILE:NAME"),
+        ("{tmp}/none.json:test", "no such split file"),
+        ("{bad}:test", "not a JSON split file"),
+    ],
+)
+def test_bad_split_is_one_line(tmp_path, spec, what):
+    path, splits = squad_like(tmp_path)
+    bad = write(tmp_path / "bad.json", "{not json")
+    with pytest.raises(QuestionFileError, match=re.escape(what)) as err:
+        load_questions(path, split=spec.format(splits=splits, tmp=tmp_path, bad=bad))
+    assert "\n" not in str(err.value)
+
+
+def test_split_without_questions_is_refused(tmp_path):
+    path, _ = squad_like(tmp_path)
+    with pytest.raises(QuestionFileError, match=r"no question is about the articles selected \(1 article, "):
+        load_questions(path).only_articles(["Beyoncé"])
+
+
+def test_run_records_its_split_and_a_resume_with_another_is_refused(fake_assistant, tmp_path):
+    splits = write(tmp_path / "splits.json", json.dumps({"train": ["other.txt"], "test": [IWAYA_DOC]}))
+    qs = load_questions(small_set(tmp_path))
+    out = tmp_path / "run"
+    with pytest.raises(Interrupt):
+        run_eval(fake_assistant, qs, out, split=f"{splits}:test", progress=stop_after(1))
+    settings = json.loads((out / "run.json").read_text())
+    assert settings["split"] == load_split(f"{splits}:test").label
+    with pytest.raises(RunMismatch, match=r"split 'splits.json:test \(1 article, [0-9a-f]+\)' → None"):
+        run_eval(fake_assistant, qs, out)
+    summary = run_eval(fake_assistant, load_questions(small_set(tmp_path), split=f"{splits}:test"), out)
+    assert summary.resumed == 1 and summary.complete and summary.questions_total == 4
+    assert [r.id for r in read_results(out / "results.jsonl")] == ["q1", "q2", "c1#1", "c1#2"]
+    assert json.loads((out / "summary.json").read_text())["settings"]["split"] == settings["split"]
+
+
 # -- comparing --------------------------------------------------------------------------------
 
 
@@ -408,7 +539,9 @@ def stored_run(folder: Path, results: list[Result]) -> Path:
     return folder
 
 
-def hand_result(qid: str, answer: str, abstained: bool = False, answers=("nine",)) -> Result:
+def hand_result(
+    qid: str, answer: str, abstained: bool = False, answers=("nine",), confidence: float | None = None
+) -> Result:
     return Result(
         id=qid,
         question=f"{qid}?",
@@ -423,6 +556,7 @@ def hand_result(qid: str, answer: str, abstained: bool = False, answers=("nine",
         retrieved=(),
         answer_k=5,
         latency_ms=10.0,
+        confidence=confidence,
     )
 
 

@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from qa.eval.metrics import (
     Result,
+    abstain_at,
     answer_hit,
     answer_recall,
+    auroc,
     by_type,
     compute,
     contains,
+    decline_threshold,
     is_relevant,
     miss_kind,
+    operating_point,
     outcome,
+    risk_coverage,
     token_f1,
 )
 from qa.eval.questions import GoldSpan, find_quote
@@ -45,6 +51,7 @@ def result(
     kind: str | None = None,
     problems=(),
     k: int = 5,
+    confidence: float | None = None,
 ) -> Result:
     return Result(
         id=qid,
@@ -60,6 +67,7 @@ def result(
         retrieved=tuple(retrieved),
         answer_k=k,
         latency_ms=latency,
+        confidence=confidence,
     )
 
 
@@ -234,8 +242,11 @@ def test_result_round_trips_through_json():
         citations=(cited(1, "a.txt", 100, 200, "t"),),
         short="nine",
         kind="numeric",
+        confidence=0.8125,
     )
-    again = Result.from_dict(json.loads(json.dumps(r.to_dict())))
+    line = json.loads(json.dumps(r.to_dict()))
+    assert line["confidence"] == 0.8125
+    again = Result.from_dict(line)
     assert again == r
     assert compute([again]) == compute([r])
 
@@ -271,6 +282,7 @@ def test_result_reads_a_line_written_by_older_code():
         "fields": {},
     }
     r = Result.from_dict(line)
+    assert r.confidence is None  # not recorded then: missing, not 0
     assert r.citations == (Citation(1, "a.txt", "", None, "c1", 90, 210, "Then Russia banned nine people.", 90, 210),)
     assert r.retrieved == (HitRef("a.txt", "c1", 90, 210, 0.5),)
     m = compute([r])
@@ -278,7 +290,91 @@ def test_result_reads_a_line_written_by_older_code():
     again = r.to_dict()  # written back in today's format: the documented fields keep their names and values
     assert {k: again["citations"][0][k] for k in line["citations"][0]} == line["citations"][0]
     assert again["retrieved"] == line["retrieved"]
+    assert again["confidence"] is None and m.auroc is None and m.to_dict()["abstain@fa10"] is None
     assert Result.from_dict(json.loads(json.dumps(again))) == r
+
+
+# -- confidence -------------------------------------------------------------------------------
+
+
+def scored(answerable: list[float], unanswerable: list[float]) -> list[Result]:
+    """Answerable questions answered correctly and unanswerable ones, with these confidences."""
+    return [result(f"a{i}", answer="nine", confidence=c) for i, c in enumerate(answerable)] + [
+        result(f"u{i}", answers=(), evidence=(), answer="a guess", confidence=c) for i, c in enumerate(unanswerable)
+    ]
+
+
+@pytest.mark.parametrize(
+    "answerable, unanswerable, expected",
+    [
+        ([0.9, 0.8, 0.7], [0.3, 0.1], 1.0),  # every answerable question above every unanswerable one
+        ([0.1, 0.2], [0.8, 0.9, 0.7], 0.0),  # inverted
+        ([0.5, 0.5], [0.5, 0.5, 0.5], 0.5),  # all tied: each pair counts half
+        ([0.9, 0.5, 0.2], [0.5, 0.1], (2 + 1.5 + 1) / 6),  # pairs: 0.9 beats 2; 0.5 beats 1, ties 1; 0.2 beats 1
+    ],
+)
+def test_auroc_on_hand_made_lists(answerable, unanswerable, expected):
+    assert auroc(answerable, unanswerable) == pytest.approx(expected)
+    m = compute(scored(answerable, unanswerable))
+    assert m.auroc == pytest.approx(expected) and m.to_dict()["auroc"] == round(expected, 4)
+
+
+def test_auroc_matches_counting_every_pair():
+    rng = np.random.default_rng(3)
+    for n_pos, n_neg in ((1, 1), (7, 3), (13, 29), (50, 1)):
+        pos, neg = rng.integers(0, 6, n_pos) / 5, rng.integers(0, 6, n_neg) / 5  # few values: many ties
+        pairs = [1.0 if p > q else 0.5 if p == q else 0.0 for p in pos for q in neg]
+        assert auroc(pos, neg) == pytest.approx(sum(pairs) / len(pairs))
+
+
+def test_auroc_needs_both_kinds_with_a_confidence():
+    assert compute(scored([0.9, 0.4], [])).auroc is None
+    assert compute(scored([], [0.9, 0.4])).auroc is None
+    no_confidence = result("u", answers=(), evidence=(), confidence=None)
+    assert compute([*scored([0.9, 0.4], []), no_confidence]).auroc is None
+    assert compute([*scored([0.9], [0.2]), no_confidence]).auroc == 1.0  # lines without one are left out
+
+
+def test_abstain_at_fa10_on_a_hand_made_example():
+    # 20 answerable: the threshold may decline 2 of them, so it is the 3rd smallest confidence, 0.30.
+    answerable = [0.05, 0.10, 0.30, 0.30] + [0.5 + i / 100 for i in range(16)]
+    unanswerable = [0.01, 0.20, 0.29, 0.30, 0.90]  # 3 strictly below 0.30; the tie at 0.30 is answered
+    assert decline_threshold(answerable) == 0.30
+    assert sum(c < 0.30 for c in answerable) == 2  # exactly 10% of the answerable declined
+    assert abstain_at(answerable, unanswerable) == pytest.approx(3 / 5)
+    m = compute(scored(answerable, unanswerable))
+    assert m.abstain_fa10 == pytest.approx(0.6) and m.to_dict()["abstain@fa10"] == 0.6
+
+
+def test_abstain_at_fa10_never_declines_more_than_a_tenth_of_the_answerable():
+    # Ties at the threshold are answered: 10 answerable may lose 1, but the 2nd smallest ties the 1st.
+    assert decline_threshold([0.2, 0.2, 0.2] + [0.6] * 7) == 0.2
+    assert abstain_at([0.2, 0.2, 0.2] + [0.6] * 7, [0.1, 0.2]) == 0.5
+    # 35 answerable may lose ⌊3.5⌋ = 3 (an interpolated 10th percentile would decline 4).
+    ranks = [i / 100 for i in range(35)]
+    assert decline_threshold(ranks) == 0.03 and sum(c < 0.03 for c in ranks) == 3
+    # Fewer than 10: none may be declined, so the threshold is the lowest answerable confidence.
+    assert decline_threshold([0.4, 0.7, 0.9]) == 0.4 and abstain_at([0.4, 0.7, 0.9], [0.39, 0.4]) == 0.5
+    assert abstain_at([], [0.1]) is None and abstain_at([0.5], []) is None
+
+
+def test_risk_coverage_as_the_threshold_rises():
+    results = [
+        result("right-sure", answer="nine", confidence=0.9),
+        result("wrong", answer="ten", confidence=0.8),
+        result("guess", answers=(), evidence=(), answer="a guess", confidence=0.8),
+        result("declined", abstained=True, answer="The documents do not say.", confidence=0.2),
+        result("right-unsure", answer="nine", confidence=0.2),
+        result("old line", answer="nine", confidence=None),  # no confidence: not on the curve
+    ]
+    assert risk_coverage(results) == [
+        (0.9, 1 / 5, 0.0),
+        (0.8, 3 / 5, 2 / 3),  # the tie at 0.8 enters together
+        (0.2, 1.0, 3 / 5),  # the declined question counts as an error once the threshold would answer it
+    ]
+    assert operating_point(results, 0.5) == (3 / 5, 2 / 3)
+    assert operating_point(results, 0.95) is None
+    assert risk_coverage([result(confidence=None)]) == []
 
 
 # -- finding quotes ---------------------------------------------------------------------------

@@ -5,7 +5,8 @@ The modules depend on each other in one direction only::
     questions ← metrics ← records ← report ← run
                                   ↖ compare
 
-- ``questions``: reading question sets, and finding their evidence in the corpus.
+- ``questions``: reading question sets (and narrowing them to a split's articles), and finding
+  their evidence in the corpus.
 - ``metrics``: the per-question ``Result`` (one line of ``results.jsonl``) and the metrics.
 - ``records``: a run's settings and summary, and a comparison of two runs.
 - ``report``: ``report.md``, ``report.html`` and the plain-text summary.
@@ -15,7 +16,7 @@ The modules depend on each other in one direction only::
 
 from qa.eval.compare import compare
 from qa.eval.metrics import DEPTH, KS, Metrics, Result, read_results
-from qa.eval.questions import Question, QuestionSet, load_questions
+from qa.eval.questions import Question, QuestionSet, Split, load_questions, load_split
 from qa.eval.records import RESULTS, SETTINGS, SUMMARY, Change, Comparison, RunSettings, Summary
 from qa.eval.run import DEFAULT_RUNS, cached_index, run_eval
 
@@ -33,10 +34,12 @@ __all__ = [
     "QuestionSet",
     "Result",
     "RunSettings",
+    "Split",
     "Summary",
     "cached_index",
     "compare",
     "load_questions",
+    "load_split",
     "read_results",
     "run_eval",
 ]

@@ -20,6 +20,26 @@ Choices where the format leaves room:
   abstention; a sentence is supported when it appears verbatim (after NFKC,
   straight quotes, collapsed white space) in a passage it cites.
 - ``latency_ms_p50``/``p95`` use linear interpolation between ranks.
+- ``confidence`` is the assistant's probability that its answer is right
+  (``Answer.confidence``), given also when it abstains; lines written before it
+  existed read as None and are left out of the two metrics below.
+- ``auroc`` ranks answerable questions (positives) against unanswerable ones
+  by ``confidence``: the chance that a random answerable question has the
+  higher confidence, a tie counting half (the Mann–Whitney statistic over all
+  pairs). None unless both kinds have a confidence.
+- ``abstain@fa10`` declines below the threshold ``t`` that costs at most 10%
+  of the answerable questions: with their ``n`` confidences sorted ascending,
+  ``t`` is the ``(⌊n/10⌋ + 1)``-th smallest, and a question is declined when
+  its confidence is strictly below ``t`` (as the assistant declines). Ties at
+  ``t`` are answered, so fewer than 10% of the answerable questions may be
+  declined, never more. The metric is the share of unanswerable questions
+  strictly below ``t``.
+- The risk–coverage curve (``risk_coverage``) answers a question when its
+  confidence is at least the threshold; an answered question is an error when
+  it is unanswerable or has no ``answer_hit``. A question the run declined has
+  no answer to score, so it counts as an error wherever a lower threshold would
+  have answered it: the curve is exact from the run's own threshold up, and
+  pessimistic below it.
 """
 
 from __future__ import annotations
@@ -39,6 +59,7 @@ from qa.text import normalize, split_sentences, squad_normalize
 
 KS = (1, 3, 5, 10)
 DEPTH = max(KS)
+FALSE_ABSTAIN_PERCENT = 10  # abstain@fa10: the threshold may decline this share of the answerable questions
 _MARKERS = re.compile(r"((?:\s*\[\d+\])+)")
 _POSSESSIVE = re.compile(r"(?<=\w)['’]s\b")
 
@@ -63,6 +84,7 @@ class Result:
     conversation: str | None = None
     turn: int = 0
     ranking_matches_answer: bool = True  # the answer's own passages are retrieved[:answer_k] (``Answer.ranking``)
+    confidence: float | None = None  # ``Answer.confidence``; None in lines written before it was recorded
     fields: dict = field(default_factory=dict)
 
     @property
@@ -84,7 +106,8 @@ class Result:
 
     @classmethod
     def from_dict(cls, d: dict) -> Result:
-        """Read a line written by ``to_dict``, or by older code (citations without title, date or sentence span)."""
+        """Read a line written by ``to_dict``, or by older code (citations without title, date or sentence
+        span; no ``confidence``)."""
         evidence = tuple(
             GoldSpan(
                 g["doc"], g["quote"], None if g["spans"] is None else tuple((int(s), int(e)) for s, e in g["spans"])
@@ -99,6 +122,7 @@ class Result:
                 "evidence_problems": tuple(d["evidence_problems"]),
                 "citations": tuple(Citation.from_dict(c) for c in d["citations"]),
                 "retrieved": tuple(HitRef.from_dict(r) for r in d["retrieved"]),
+                "confidence": None if d.get("confidence") is None else float(d["confidence"]),
             }
         )
 
@@ -233,7 +257,72 @@ def miss_kind(r: Result) -> str:
     return f"answering miss (evidence at rank {rank})"
 
 
+# -- confidence --------------------------------------------------------------------------------
+
+
+def auroc(positives: Sequence[float], negatives: Sequence[float]) -> float | None:
+    """The share of (positive, negative) pairs where the positive has the higher score, a tie
+    counting half; None without both kinds."""
+    if not len(positives) or not len(negatives):
+        return None
+    pos, neg = np.asarray(positives, dtype=float), np.sort(np.asarray(negatives, dtype=float))
+    below = np.searchsorted(neg, pos, side="left")  # negatives strictly below each positive
+    tied = np.searchsorted(neg, pos, side="right") - below
+    return float((below + 0.5 * tied).sum() / (len(pos) * len(neg)))
+
+
+def decline_threshold(answerable: Sequence[float], percent: int = FALSE_ABSTAIN_PERCENT) -> float | None:
+    """The highest threshold that declines (confidence strictly below it) at most ``percent``% of
+    ``answerable``: the ``(⌊n·percent/100⌋ + 1)``-th smallest confidence. None when there are none."""
+    if not len(answerable):
+        return None
+    return float(sorted(answerable)[len(answerable) * percent // 100])
+
+
+def abstain_at(
+    answerable: Sequence[float], unanswerable: Sequence[float], percent: int = FALSE_ABSTAIN_PERCENT
+) -> float | None:
+    """The share of ``unanswerable`` strictly below ``decline_threshold(answerable, percent)``."""
+    threshold = decline_threshold(answerable, percent)
+    if threshold is None or not len(unanswerable):
+        return None
+    return sum(c < threshold for c in unanswerable) / len(unanswerable)
+
+
+def is_error(r: Result) -> bool:
+    """Wrong if answered: unanswerable, or no gold answer in the answer text (a declined question
+    has no answer text, so it is an error too)."""
+    return not r.answerable or not answer_hit(r)
+
+
+def risk_coverage(results: Sequence[Result]) -> list[tuple[float, float, float]]:
+    """(threshold, coverage, risk) for each distinct confidence as the threshold, highest first:
+    coverage is the share of the questions with a confidence that have one at least the threshold,
+    risk the share of errors (``is_error``) among those."""
+    scored = sorted(((r.confidence, is_error(r)) for r in results if r.confidence is not None), reverse=True)
+    out: list[tuple[float, float, float]] = []
+    errors = 0
+    for i, (confidence, error) in enumerate(scored, 1):
+        errors += error
+        if i == len(scored) or scored[i][0] != confidence:
+            out.append((confidence, i / len(scored), errors / i))
+    return out
+
+
+def operating_point(results: Sequence[Result], threshold: float) -> tuple[float, float] | None:
+    """(coverage, risk) when answering the questions whose confidence is at least ``threshold``;
+    None when none has a confidence or none reaches it."""
+    scored = [r for r in results if r.confidence is not None]
+    answered = [r for r in scored if r.confidence >= threshold]
+    if not answered:
+        return None
+    return len(answered) / len(scored), sum(map(is_error, answered)) / len(answered)
+
+
 # -- aggregates ------------------------------------------------------------------------------
+
+
+_NAMES = {"abstain_fa10": "abstain@fa10"}  # field → documented metric name
 
 
 @dataclass(frozen=True)
@@ -256,6 +345,8 @@ class Metrics:
     citation_support: float | None
     abstain_rate: float | None
     false_abstain_rate: float | None
+    auroc: float | None
+    abstain_fa10: float | None  # ``abstain@fa10``
     latency_ms_p50: float | None
     latency_ms_p95: float | None
 
@@ -268,7 +359,7 @@ class Metrics:
         out.update({f"hit@{k}": _round(v) for k, v in self.hit.items()})
         out.update({f"all@{k}": _round(v) for k, v in self.all.items()})
         out["mrr@10"] = _round(self.mrr10)
-        out.update({k: v if isinstance(v, int) else _round(v) for k, v in d.items()})
+        out.update({_NAMES.get(k, k): v if isinstance(v, int) else _round(v) for k, v in d.items()})
         return out
 
 
@@ -281,6 +372,8 @@ def compute(results: Sequence[Result]) -> Metrics:
     support = [support_counts(r) for r in results]
     sentences = sum(total for _, total in support)
     latencies = [r.latency_ms for r in results]
+    sure = [r.confidence for r in answerable if r.confidence is not None]
+    unsure = [r.confidence for r in unanswerable if r.confidence is not None]
     return Metrics(
         questions=len(results),
         answerable=len(answerable),
@@ -300,6 +393,8 @@ def compute(results: Sequence[Result]) -> Metrics:
         citation_support=sum(good for good, _ in support) / sentences if sentences else None,
         abstain_rate=_mean(r.abstained for r in unanswerable),
         false_abstain_rate=_mean(r.abstained for r in answerable),
+        auroc=auroc(sure, unsure),
+        abstain_fa10=abstain_at(sure, unsure),
         latency_ms_p50=float(np.percentile(latencies, 50)) if latencies else None,
         latency_ms_p95=float(np.percentile(latencies, 95)) if latencies else None,
     )

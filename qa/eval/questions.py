@@ -18,6 +18,13 @@ quotes. Its earlier turns are scored against the quoted documents as a whole
 (as with ``doc_ids``), since the quote need not hold their answers. A turn's
 own ``evidence`` or ``doc_ids`` take precedence over the conversation's.
 
+A set can be narrowed to some articles (``QuestionSet.only_articles``), e.g.
+one side of ``eval/squad-splits.json`` (``load_split("…/squad-splits.json:test")``,
+a file mapping split names to article titles). A question's article is the
+part before ``#`` of its first gold document (its first ``doc_ids`` entry), or
+of its ``source_doc_id`` when it has none (unanswerable SQuAD 2.0 questions); a
+conversation is kept or dropped whole, by its first turn.
+
 Malformed input raises ``QuestionFileError`` with one line naming the file,
 the line (or the JSON path) and what is wrong.
 """
@@ -29,7 +36,7 @@ import hashlib
 import json
 import re
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -63,20 +70,93 @@ class Question:
     def answerable(self) -> bool:
         return bool(self.answers)
 
+    @property
+    def article(self) -> str | None:
+        """The title of the question's article: its first gold document's id, or else its
+        ``source_doc_id``, up to ``#``; None when it has neither."""
+        doc = self.evidence[0].doc if self.evidence else self.fields.get("source_doc_id")
+        return doc.partition("#")[0] if isinstance(doc, str) and doc else None
+
+
+@dataclass(frozen=True)
+class Split:
+    """The articles of one side of a split file (``{"train": [titles], "test": [titles]}``)."""
+
+    path: Path
+    name: str
+    titles: frozenset[str]
+
+    @property
+    def label(self) -> str:
+        """What a run records: the file's name, the side, and a hash of its titles (so that a resume
+        with another split, or an edited one, is refused wherever the file lies)."""
+        return f"{self.path.name}:{self.name} ({_articles(self.titles)})"
+
+
+def _articles(titles: Iterable[str]) -> str:
+    """A set of titles in a few characters: how many, and a hash of them sorted."""
+    titles = sorted(set(titles))
+    digest = hashlib.sha256("\n".join(titles).encode()).hexdigest()[:12]
+    return f"{len(titles)} article{'' if len(titles) == 1 else 's'}, {digest}"
+
+
+def load_split(spec: str | Path) -> Split:
+    """Read ``FILE:NAME``: the list ``NAME`` of the JSON object in ``FILE``."""
+    path_text, colon, name = str(spec).rpartition(":")
+    if not colon or not path_text or not name:
+        raise QuestionFileError(f"{spec}: give a split as FILE:NAME, e.g. eval/squad-splits.json:test")
+    path = Path(path_text)
+    if not path.is_file():
+        raise QuestionFileError(f"{path}: no such split file")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise QuestionFileError(f"{path}: not a JSON split file ({exc})") from None
+    sides = [k for k, v in data.items() if isinstance(v, list)] if isinstance(data, dict) else []
+    if name not in sides:
+        raise QuestionFileError(f"{path}: no split {name!r} (it has {', '.join(map(repr, sides)) or 'none'})")
+    titles = data[name]
+    if not all(isinstance(t, str) and t for t in titles):
+        raise QuestionFileError(f"{path}: split {name!r} must be a list of article titles")
+    return Split(path, name, frozenset(titles))
+
 
 @dataclass(frozen=True)
 class QuestionSet:
     path: Path
     sha256: str
     groups: tuple[tuple[Question, ...], ...]  # a conversation's turns, or one standalone question
+    split: str | None = None  # which articles were kept (``only_articles``); None: the whole file
 
     @property
     def questions(self) -> list[Question]:
         return [q for group in self.groups for q in group]
 
+    def only_articles(self, titles: Iterable[str], label: str | None = None) -> QuestionSet:
+        """The questions about these articles (``Question.article``), a conversation by its first
+        turn. ``label`` names the selection (default: the number and a hash of the titles); it
+        becomes ``split``, which a run records in its settings."""
+        keep = set(titles)
+        label = label or _articles(keep)
+        groups = tuple(g for g in self.groups if g[0].article in keep)
+        if not groups:
+            raise QuestionFileError(f"{self.path}: no question is about the articles selected ({label})")
+        return replace(self, groups=groups, split=label if self.split is None else f"{self.split}; {label}")
 
-def load_questions(path: Path | str) -> QuestionSet:
-    path = Path(path)
+    def only_split(self, split: Split | str) -> QuestionSet:
+        """The questions about the articles of ``split`` (a ``Split``, or ``FILE:NAME`` for ``load_split``)."""
+        split = split if isinstance(split, Split) else load_split(split)
+        return self.only_articles(split.titles, split.label)
+
+
+def load_questions(path: Path | str, split: Split | str | None = None) -> QuestionSet:
+    """Read a question set; with ``split`` (a ``Split``, or ``FILE:NAME`` for ``load_split``), only
+    the questions about its articles."""
+    questions = _load(Path(path))
+    return questions if split is None else questions.only_split(split)
+
+
+def _load(path: Path) -> QuestionSet:
     if not path.is_file():
         raise QuestionFileError(f"{path}: no such question file")
     raw = path.read_bytes()

@@ -15,7 +15,7 @@ from pathlib import Path
 from qa.eval.metrics import Metrics, delta
 
 RESULTS, SUMMARY, SETTINGS = "results.jsonl", "summary.json", "run.json"
-MUST_MATCH = ("questions_sha256", "k", "mode", "model", "index_fingerprint")  # settings a resumed run must share
+MUST_MATCH = ("questions_sha256", "split", "k", "mode", "model", "index_fingerprint")  # a resumed run shares these
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,7 @@ class RunSettings:
     dimension: int
     index_fingerprint: str
     index_created: str | None
+    split: str | None = None  # ``QuestionSet.split``: the articles kept, e.g. "squad-splits.json:test (…)"
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """Reports of an evaluation run: ``report.md`` and one self-contained ``report.html``.
 
 The HTML file has no external assets: styles are inline and the plots (hit@k
-curve, metrics per question type, latency distribution) are SVG drawn here.
+curve, metrics per question type, latency distribution, and risk against
+coverage when the results carry confidences) are SVG drawn here.
 Every piece of text from questions, answers or documents is escaped.
 """
 
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.eval.metrics import KS, Result, delta, is_miss, miss_kind
+from qa.eval.metrics import KS, Result, delta, is_miss, miss_kind, operating_point, risk_coverage
 from qa.eval.records import Comparison, Summary
 
 HEADLINE = (
@@ -26,10 +27,14 @@ HEADLINE = (
     "short_f1",
     "abstain_rate",
     "false_abstain_rate",
+    "auroc",
+    "abstain@fa10",
     "latency_ms_p50",
     "latency_ms_p95",
 )
-PER_TYPE = ("hit@5", "answer_hit", "evidence_cited", "abstain_rate")
+PER_TYPE = ("hit@5", "answer_hit", "evidence_cited", "abstain_rate")  # the bars of the per-type plot
+TYPE_TABLE = ("questions", *PER_TYPE, "hit@1", "false_abstain_rate", "auroc", "abstain@fa10")
+_CURVE_POINTS = 200  # the risk–coverage line is thinned to about this many points
 _COLOURS = ("#3b6ea5", "#d9822b", "#4f9d69", "#b04a5a")
 
 
@@ -70,7 +75,7 @@ def summary_text(summary: Summary) -> str:
     groups = (
         ("retrieval", ("hit@1", "hit@3", "hit@5", "hit@10", "all@5", "mrr@10")),
         ("answers", ("answer_hit", "answer_recall", "short_em", "short_f1", "evidence_cited", "citation_support")),
-        ("abstaining", ("abstain_rate", "false_abstain_rate")),
+        ("abstaining", ("abstain_rate", "false_abstain_rate", "auroc", "abstain@fa10")),
         ("latency", ("latency_ms_p50", "latency_ms_p95")),
     )
     lines = [
@@ -106,8 +111,9 @@ def markdown(summary: Summary, results: Sequence[Result]) -> str:
     lines = [f"# {_title(summary)}", "", _settings_line(summary), "", "## Headline", ""]
     lines += _table(["metric", "value"], [(name, overall[name]) for name in overall])
     lines += ["", "## Per question type", ""]
-    names = ["questions", *PER_TYPE, "hit@1", "false_abstain_rate"]
-    lines += _table(["type", *names], [(t, *(m.to_dict()[n] for n in names)) for t, m in summary.by_type.items()])
+    lines += _table(
+        ["type", *TYPE_TABLE], [(t, *(m.to_dict()[n] for n in TYPE_TABLE)) for t, m in summary.by_type.items()]
+    )
     lines += _problems_md(summary)
     misses = [r for r in results if is_miss(r)]
     lines += ["", f"## Misses ({len(misses)})", ""]
@@ -182,9 +188,8 @@ def _html_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
 def html_report(summary: Summary, results: Sequence[Result]) -> str:
     overall = summary.overall.to_dict()
     cards = "".join(f'<div class="card"><b>{_e(overall[n])}</b><span>{_e(n)}</span></div>' for n in HEADLINE)
-    names = ["questions", *PER_TYPE, "hit@1", "false_abstain_rate"]
     per_type = _html_table(
-        ["type", *names], [(t, *(m.to_dict()[n] for n in names)) for t, m in summary.by_type.items()]
+        ["type", *TYPE_TABLE], [(t, *(m.to_dict()[n] for n in TYPE_TABLE)) for t, m in summary.by_type.items()]
     )
     misses = [r for r in results if is_miss(r)]
     miss_table = _html_table(
@@ -201,7 +206,14 @@ def html_report(summary: Summary, results: Sequence[Result]) -> str:
             f"<h2>Evidence not found in the corpus ({len(summary.evidence_not_found)})</h2>"
             f"<p>Not scored for retrieval or citations.</p><ul>{items}</ul>"
         )
-    plots = "".join((hit_curve(summary), per_type_bars(summary), latency_histogram([r.latency_ms for r in results])))
+    plots = "".join(
+        (
+            hit_curve(summary),
+            per_type_bars(summary),
+            latency_histogram([r.latency_ms for r in results]),
+            risk_coverage_plot(results, run_threshold(summary)),
+        )
+    )
     all_metrics = _html_table(["metric", "value"], list(overall.items()))
     return (
         f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{_e(_title(summary))}</title>'
@@ -215,11 +227,14 @@ def html_report(summary: Summary, results: Sequence[Result]) -> str:
 # -- SVG plots -------------------------------------------------------------------------------
 
 
-def _svg(width: int, height: int, title: str, body: str) -> str:
+def _svg(width: int, height: int, title: str, body: str, note: str = "") -> str:
+    """A figure: the plot, its caption, and an optional note in small print under it."""
+    small = f'<br><small class="muted">{html.escape(note)}</small>' if note else ""
+    narrow = f' style="max-width:{width}px"' if note else ""  # the note wraps to the plot's width
     return (
-        f'<figure><svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'<figure{narrow}><svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" role="img" aria-label="{html.escape(title)}">{body}</svg>'
-        f"<figcaption>{html.escape(title)}</figcaption></figure>"
+        f"<figcaption>{html.escape(title)}{small}</figcaption></figure>"
     )
 
 
@@ -315,3 +330,51 @@ def latency_histogram(latencies: Sequence[float], bins: int = 20) -> str:
         _text(left - 6, top + 10, peak, "end"),
     ]
     return _svg(left + w + 40, top + h + 30, "Latency per question (ms)", "".join(body))
+
+
+def run_threshold(summary: Summary) -> float | None:
+    """The confidence below which the run's assistant declined, when its settings say."""
+    value = summary.answering.get("threshold")
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def risk_coverage_plot(results: Sequence[Result], threshold: float | None = None) -> str:
+    """Error rate among the answered questions against the share answered, as the confidence
+    threshold rises (``risk_coverage``), with the run's own threshold marked; empty when no
+    result has a confidence."""
+    curve = risk_coverage(results)
+    if not curve:
+        return ""
+    left, top, w, h = 45, 15, 300, 180
+    step = max(1, len(curve) // _CURVE_POINTS)
+    kept = curve[::step] if curve[::step][-1] == curve[-1] else [*curve[::step], curve[-1]]
+    points = [(left + w * coverage, top + h - h * risk) for _, coverage, risk in kept]
+    body = [_axes(left, top, w, h)]
+    body += [_text(left + w * i / 5, top + h + 16, f"{i / 5:.1f}") for i in range(6)]
+    body.append(_text(left + w / 2, top + h + 32, "coverage (share answered)"))
+    body.append(_text(left + 6, top + 12, "error rate among the answered", "start"))
+    body.append(
+        f'<polyline fill="none" stroke="{_COLOURS[0]}" stroke-width="2" points="'
+        + " ".join(f"{px:.1f},{py:.1f}" for px, py in points)
+        + '"/>'
+    )
+    if len(points) == 1:
+        body.append(f'<circle cx="{points[0][0]:.1f}" cy="{points[0][1]:.1f}" r="3" fill="{_COLOURS[0]}"/>')
+    point = None if threshold is None else operating_point(results, threshold)
+    if point is not None:
+        coverage, risk = point
+        px, py = left + w * coverage, top + h - h * risk
+        body.append(
+            f'<circle cx="{px:.1f}" cy="{py:.1f}" r="4" fill="{_COLOURS[1]}"><title>threshold {threshold:.3f}: '
+            f"coverage {coverage:.3f}, error rate {risk:.3f}</title></circle>"
+        )
+        body.append(_text(px, py - 8, f"threshold {threshold:.2f}", fill=_COLOURS[1]))
+    return _svg(
+        left + w + 30,
+        top + h + 40,
+        "Risk–coverage: error rate among the answered, as the confidence threshold rises",
+        "".join(body),
+        "An answer is an error when the question is unanswerable or the answer holds no gold answer. "
+        "Questions the run declined have no answer to score: where a lower threshold would answer them "
+        "(right of the marked point) they count as errors.",
+    )

@@ -28,7 +28,7 @@ from pathlib import Path
 from qa.assistant import DEFAULT_INDEX, Assistant
 from qa.errors import RunMismatch
 from qa.eval.metrics import DEPTH, Result, by_type, compute, read_results
-from qa.eval.questions import GoldSpan, Question, QuestionSet, resolve
+from qa.eval.questions import GoldSpan, Question, QuestionSet, Split, resolve
 from qa.eval.records import MUST_MATCH, RESULTS, SETTINGS, SUMMARY, RunSettings, Summary
 from qa.eval.report import write_reports
 from qa.records import Answer, Turn
@@ -48,14 +48,19 @@ def run_eval(
     k: int = 5,
     mode: str = "hybrid",
     progress: ProgressCallback | None = None,
+    split: Split | str | None = None,
 ) -> Summary:
     """Ask every question, write results as they come, then the summary and reports.
 
+    With ``split`` (a ``Split``, or ``FILE:NAME`` such as ``eval/squad-splits.json:test``),
+    only the questions about its articles are asked; the run's settings record it.
     Resumes when ``out_dir`` already holds results of a run with the same
     settings; raises ``RunMismatch`` when it holds a run with other settings.
     """
     started = time.perf_counter()
     out_dir = Path(out_dir)
+    if split is not None:
+        questions = questions.only_split(split)
     settings = _settings(assistant, questions, k, mode)
     _claim(out_dir, settings)
     done = _resume(out_dir / RESULTS, questions)
@@ -128,6 +133,7 @@ def _result(q: Question, answer: Answer, k: int, evidence: tuple[GoldSpan, ...],
         conversation=q.conversation,
         turn=q.turn,
         ranking_matches_answer=own == [h.chunk.id for h in answer.ranking[: len(own)]],
+        confidence=answer.confidence,
         fields=q.fields,
     )
 
@@ -156,6 +162,7 @@ def _settings(assistant: Assistant, questions: QuestionSet, k: int, mode: str) -
         dimension=assistant.embedder.dimension,
         index_fingerprint=manifest.fingerprint,
         index_created=manifest.created,
+        split=questions.split,
     )
 
 

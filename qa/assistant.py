@@ -24,7 +24,16 @@ from qa.retrieve import MODES, Filter, Retriever
 from qa.scoring import FeatureScorer, Weights
 from qa.stages import Answerer, Embedder, EntityTagger, KeywordIndex, SentenceScorer
 
-ScorerFactory = Callable[[KeywordIndex, Timeline], SentenceScorer]  # a scorer for one loaded index
+ScorerFactory = Callable[[KeywordIndex, Timeline, Weights], SentenceScorer]  # a scorer for one loaded index
+
+
+def _verified(keywords: KeywordIndex, timeline: Timeline, weights: Weights) -> SentenceScorer:
+    from qa.verified import VerifiedScorer  # loads torch models: only when asked for
+
+    return VerifiedScorer(FeatureScorer(keywords, timeline, weights))
+
+
+SCORERS: dict[str, ScorerFactory] = {"features": FeatureScorer, "verified": _verified}
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +83,7 @@ class Assistant:
         *,
         weights: Weights | None = None,
         tagger: EntityTagger | None = None,
-        scorer: ScorerFactory | None = None,
+        scorer: str | ScorerFactory = "features",
         answerer: Answerer | None = None,
     ):
         self.corpus = Path(corpus)
@@ -83,7 +92,9 @@ class Assistant:
         self.settings = settings or ChunkSettings()
         self.tagger = tagger or SpacyTagger()
         self.weights = weights or Weights()
-        self.scorer_factory = scorer or (lambda keywords, timeline: FeatureScorer(keywords, timeline, self.weights))
+        if isinstance(scorer, str) and scorer not in SCORERS:
+            raise QuestionError(f"unknown scorer {scorer!r}: use one of {', '.join(SCORERS)}")
+        self.scorer_factory = SCORERS[scorer] if isinstance(scorer, str) else scorer
         self.answerer = answerer or ExtractiveAnswerer(self.weights, threshold)
         self.auto_refresh = auto_refresh
         self.max_file_bytes = max_file_bytes
@@ -144,7 +155,7 @@ class Assistant:
             retriever,
             sentences,
             timeline,
-            self.scorer_factory(data.keyword_index, timeline),
+            self.scorer_factory(data.keyword_index, timeline, self.weights),
             self.answerer,
             self.weights.min_words,
         )

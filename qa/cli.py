@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 
 import click
 
-from qa.assistant import DEFAULT_CORPUS, DEFAULT_INDEX, Assistant
+from qa.assistant import DEFAULT_CORPUS, DEFAULT_INDEX, SCORERS, Assistant
 from qa.errors import UserError
 from qa.eval import DEFAULT_RUNS, SETTINGS, cached_index, compare, load_questions, run_eval
 from qa.eval.report import compare_markdown, summary_text
@@ -104,6 +104,37 @@ def retrieval_options(f):
     )(f)
 
 
+def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    ctx.meta.setdefault("answering", {})[param.name] = value
+    return value
+
+
+def answering_options(f):
+    """``--scorer`` and ``--min-confidence``, handed to every assistant the command makes."""
+    f = click.option(
+        "--min-confidence",
+        "threshold",
+        type=click.FloatRange(0, 1),
+        envvar="QA_MIN_CONFIDENCE",
+        show_envvar=True,
+        expose_value=False,
+        callback=_remember,
+        help="Decline below this confidence (default: the scorer's own, chosen on SQuAD train articles).",
+    )(f)
+    return click.option(
+        "--scorer",
+        type=click.Choice(SCORERS),
+        default="features",
+        envvar="QA_SCORER",
+        show_default=True,
+        show_envvar=True,
+        expose_value=False,
+        callback=_remember,
+        help="How answer sentences are scored: hand-set features, or the trained verifier with a calibrated "
+        "confidence (slower).",
+    )(f)
+
+
 def progress_option(f):
     return click.option(
         "--progress/--no-progress",
@@ -115,7 +146,9 @@ def progress_option(f):
 def load_assistant(corpus: Path, index_dir: Path, progress: bool, **options: Any) -> Assistant:
     """The assistant with its index and model loaded (the index built or refreshed first when needed);
     each corpus file that could not be used is named on stderr."""
-    assistant = Assistant(corpus, index_dir, **options)
+    ctx = click.get_current_context(silent=True)
+    answering = {k: v for k, v in (ctx.meta.get("answering", {}) if ctx else {}).items() if v is not None}
+    assistant = Assistant(corpus, index_dir, **answering, **options)
     with StageProgress(enabled=progress) as bar:
         assistant.load(progress=bar)
     report_skipped(assistant)
@@ -158,6 +191,7 @@ def index(corpus: Path, index_dir: Path, rebuild: bool, progress: bool) -> None:
 @corpus_option
 @index_option
 @retrieval_options
+@answering_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 @click.option(
     "--refresh/--no-refresh",
@@ -179,6 +213,7 @@ def ask(question: str, corpus: Path, index_dir: Path, k: int, mode: str, as_json
 @corpus_option
 @index_option
 @retrieval_options
+@answering_options
 def chat(corpus: Path, index_dir: Path, k: int, mode: str) -> None:
     """Ask several questions in a row; follow-ups use the conversation ("new" starts over, an empty line quits)."""
     assistant = load_assistant(corpus, index_dir, progress=sys.stderr.isatty())
@@ -251,6 +286,7 @@ def _head(text: str, words: int = 25) -> str:
 @corpus_option
 @index_option
 @retrieval_options
+@answering_options
 @click.option(
     "--out",
     type=click.Path(path_type=Path),
@@ -343,6 +379,7 @@ def compare_command(run_a: Path, run_b: Path, out: Path | None, as_json: bool) -
 @main.command("serve")
 @corpus_option
 @index_option
+@answering_options
 @click.option(
     "--host",
     default="127.0.0.1",

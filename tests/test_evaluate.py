@@ -814,9 +814,10 @@ def test_dev_sets_reach_the_quality_floors(real_assistant, tmp_path):
         f"answer_hit {floors['answer_hit']:.3f}, evidence_cited {floors['evidence_cited']:.3f}, "
         f"declined {floors['declined']}/5, false abstains {floors['false_abstains']}"
     )
-    assert floors["answer_hit"] >= 0.90, report
-    assert floors["evidence_cited"] >= 0.95, report
+    # Floors since the threshold is chosen on SQuAD v2 train articles instead of these questions (issue 8).
+    assert floors["answer_hit"] >= 0.85, report
+    assert floors["evidence_cited"] >= 0.85, report
     assert floors["declined"] >= 4, report
-    assert floors["false_abstains"] <= 1, report
+    assert floors["false_abstains"] <= 3, report
     second_turns = recompute_floors(tmp_path / "chats" / "results.jsonl")["hits"]
     assert [second_turns[f"c0{i}#2"] for i in (1, 2, 3)] == [True, True, True], second_turns

@@ -99,10 +99,12 @@ def test_dev_questions_reach_the_floors(real_assistant):
         f"declined {declined}/{len(unanswerable)}, false abstain {false_abstain}; misses {misses}"
     )
     print(report)
-    assert hit >= 0.90 * len(answerable), report
-    assert cited >= 0.95 * len(answerable), report
+    # Floors since the threshold is chosen on SQuAD v2 train articles instead of these questions (issue 8):
+    # that threshold declines 3 of the 30 answerable ones (26/30 answered right, 26/30 cited, 4/5 declined).
+    assert hit >= 0.85 * len(answerable), report
+    assert cited >= 0.85 * len(answerable), report
     assert declined >= 4, report
-    assert false_abstain <= 1, report
+    assert false_abstain <= 3, report
 
 
 def test_follow_up_questions_use_the_conversation(real_assistant):

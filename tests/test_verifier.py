@@ -1,0 +1,72 @@
+"""The trained verifier: loads offline from the committed files and ranks an answer first."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from qa.verifier import MODEL_DIR, Verifier, verifier_input
+
+TITLE = "Mont Blanc"
+PASSAGE = [
+    "Mont Blanc is the highest mountain in the Alps and Western Europe.",
+    "It rises 4,806 metres above sea level.",
+    "The mountain was first climbed on 8 August 1786 by Jacques Balmat and Michel-Gabriel Paccard.",
+    "Today thousands of climbers attempt the summit every summer.",
+]
+
+
+def contexts() -> list[tuple[str, str, str, str]]:
+    return [
+        (TITLE, PASSAGE[i - 1] if i else "", s, PASSAGE[i + 1] if i + 1 < len(PASSAGE) else "")
+        for i, s in enumerate(PASSAGE)
+    ]
+
+
+def test_input_keeps_the_candidate_sentence_whole_and_marked():
+    long_prev = "word " * 200
+    question, text = verifier_input("When was Mont Blanc first climbed?", TITLE, long_prev, PASSAGE[2], long_prev)
+    assert question == "When was Mont Blanc first climbed?"
+    assert f">> {PASSAGE[2]} <<" in text
+    assert text.startswith("Mont Blanc.")
+    assert len(text.split()) < 60  # neighbours are clipped, the candidate is not
+
+
+def test_model_folder_holds_no_pickle():
+    names = {p.name for p in MODEL_DIR.iterdir()}
+    assert {"model.safetensors", "config.json", "calibration.json", "MODEL_CARD.md"} <= names
+    assert not [n for n in names if n.endswith((".bin", ".pt", ".pth", ".pkl"))]
+    assert (MODEL_DIR / "model.safetensors").stat().st_size < 50_000_000
+
+
+@pytest.fixture(scope="module")
+def verifier():
+    return Verifier()  # local files only; conftest blocks the network in every test
+
+
+@pytest.mark.slow
+def test_verifier_ranks_the_answering_sentence_above_unrelated_ones(verifier):
+    when = verifier.score("When was Mont Blanc first climbed?", contexts())
+    many = verifier.score("How many climbers attempt the summit each summer?", contexts())
+    assert when.shape == (4,) and np.all((when > 0) & (when < 1))
+    assert when[2] > when[0] and when[2] > when[3]
+    assert int(np.argmax(many)) == 3
+    # concurrent questions get the same scores as one at a time
+    questions = ["When was Mont Blanc first climbed?", "How many climbers attempt the summit each summer?"]
+    with ThreadPoolExecutor(4) as pool:
+        again = list(pool.map(lambda q: verifier.score(q, contexts()), questions * 2))
+    np.testing.assert_allclose(again[0], when, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(again[1], many, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="known defect: the sentence just before the answer, whose context shows the "
+    "answer, outscores it (30 of 35 validation top-1 errors); see MODEL_CARD.md",
+)
+def test_verifier_ranks_the_answering_sentence_above_its_neighbour(verifier):
+    when = verifier.score("When was Mont Blanc first climbed?", contexts())
+    assert int(np.argmax(when)) == 2

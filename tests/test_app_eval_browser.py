@@ -44,7 +44,7 @@ def test_uploaded_dev_set_shows_figures_misses_and_report(page: Page, served: Ru
     expect(page.locator("#qa-eval-figures .qa-card").first).to_be_visible(timeout=EVAL_WAIT_MS)
     expect(page.locator("#qa-eval-figures")).to_contain_text("35 questions")
     assert figure(page, "answer_hit") >= 0.85
-    assert figure(page, "evidence_cited") >= 0.95
+    assert figure(page, "evidence_cited") >= 0.85  # with the threshold chosen on SQuAD train (issue 8)
     expect(page.locator("#qa-eval-misses")).to_contain_text("Misses")
     expect(page.locator('#qa-eval-files a[href$="/report.html"]')).to_have_count(1)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)

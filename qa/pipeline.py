@@ -152,7 +152,8 @@ class Pipeline:
 
     def answer(self, search: Search) -> Answer:
         hits = search.hits
-        pool = hits + [h for h in search.also if h.chunk.id not in {x.chunk.id for x in hits}]
+        seen = {h.chunk.id for h in hits}
+        pool = hits + [h for h in search.also if h.chunk.id not in seen]
         candidates = self.sentences.candidates(search.vector, pool, self.min_words)
         scored = self.scorer.score(search.query, pool, candidates)
         answer = self.answerer.answer(

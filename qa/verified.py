@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 
 from qa.confidence import Calibrator
-from qa.entities import wanted_labels
 from qa.errors import ModelMissing
 from qa.query import Query
 from qa.records import Hit
@@ -95,7 +94,7 @@ class VerifiedScorer:
         logits = self.verifier.logits(
             query.question, [(c.document.title, c.neighbours[0], c.text, c.neighbours[1]) for c in cs]
         )
-        wanted = wanted_labels(query.question)
+        wanted = query.labels
         asked = content_terms(query.question)
         names = question_names(query.question)
         best_hit = hits[0].score if hits and hits[0].score > 0 else 1.0

@@ -9,7 +9,9 @@ ranking the answer used is returned with it, to any depth asked.
 from __future__ import annotations
 
 import bisect
+import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -17,7 +19,7 @@ import numpy as np
 from qa.query import NEWEST_PASSAGES, Query, Timeline, read_query
 from qa.records import Answer, Chunk, Document, Hit, Sentence, Turn
 from qa.retrieve import Filter, Retriever
-from qa.stages import Answerer, Candidate, Embedder, SentenceScorer, VectorIndex
+from qa.stages import Answerer, Candidate, Embedder, Scored, SentenceScorer, VectorIndex
 from qa.text import normalize, terms
 
 
@@ -109,6 +111,17 @@ class SentenceTable:
         return out
 
 
+def rerank(ranking: list[Hit], scored: Sequence[Scored], k: int) -> list[Hit]:
+    """The first ``k`` passages ordered by their best sentence's score (ties and unscored
+    passages keep their retrieval order); passages past ``k`` stay as retrieved."""
+    best: dict[str, float] = {}
+    for s in scored:
+        key = s.candidate.hit.chunk.id
+        best[key] = max(best.get(key, -math.inf), s.score)
+    top = sorted(enumerate(ranking[:k]), key=lambda ih: (-best.get(ih[1].chunk.id, -math.inf), ih[0]))
+    return [h for _, h in top] + ranking[k:]
+
+
 class Pipeline:
     """The stages of one loaded index, put together."""
 
@@ -159,7 +172,10 @@ class Pipeline:
         answer = self.answerer.answer(
             search.query, scored, hits, self.sentences.documents.__getitem__, self.scorer.threshold
         )
-        return replace(answer, ranking=tuple(search.ranking))
+        ranking = search.ranking
+        if self.scorer.reranks:
+            ranking = rerank(search.ranking, scored, search.k)
+        return replace(answer, ranking=tuple(ranking))
 
     def run(
         self,

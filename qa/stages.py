@@ -122,6 +122,7 @@ class SentenceScorer(Protocol):
     """Scores the candidate sentences of a question (``qa.scoring.FeatureScorer``, ``qa.verified.VerifiedScorer``)."""
 
     threshold: float  # the confidence below which its best sentence is no answer
+    reranks: bool  # whether passages are reordered by their best sentence's score
 
     def score(self, query: Query, hits: Sequence[Hit], candidates: Sequence[Candidate]) -> list[Scored]:
         """Every candidate (a sentence of one of ``hits``) scored, best first; ties keep the given order."""

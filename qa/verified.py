@@ -64,6 +64,7 @@ class VerifiedScorer:
         self.calibrator = calibrator or Calibrator.load(CALIBRATOR)
         self.candidates = candidates
         self.threshold = self.calibrator.threshold
+        self.reranks = True  # the verified probability orders passages better than retrieval alone
         if tuple(self.calibrator.features) != FEATURES:
             raise ValueError(f"{CALIBRATOR} was fitted on other features: refit it with benchmarks/fit_confidence.py")
 

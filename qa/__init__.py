@@ -6,6 +6,7 @@ from qa.corpus import load_corpus
 from qa.embed import HashEmbedder, MiniLMEmbedder
 from qa.errors import (
     CorpusError,
+    IndexDamaged,
     IndexMismatch,
     IndexMissing,
     IndexProblem,
@@ -34,6 +35,7 @@ __all__ = [
     "Filter",
     "HashEmbedder",
     "Hit",
+    "IndexDamaged",
     "IndexMismatch",
     "IndexMissing",
     "IndexProblem",

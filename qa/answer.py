@@ -19,6 +19,7 @@ from qa.scoring import Weights
 from qa.stages import Candidate, Scored
 
 NOT_IN_DOCUMENTS = "The documents don't say"
+ECHO_CHARS = 200  # characters of a declined question quoted back; a pasted page is not repeated whole
 CLOSEST = 3  # passages shown when declining
 
 
@@ -207,4 +208,6 @@ def _words(s: Scored) -> int:
 
 def _topic(question: str) -> str:
     q = question.strip().rstrip("?.! ")
+    if len(q) > ECHO_CHARS:
+        q = q[: ECHO_CHARS - 1].rstrip() + "…"
     return f"this: “{q}”" if q else "this"

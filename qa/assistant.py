@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import logging
-import os
 import threading
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,10 +11,12 @@ from pathlib import Path
 from qa import store
 from qa.answer import ExtractiveAnswerer
 from qa.chunking import ChunkSettings
-from qa.corpus import MAX_FILE_BYTES, check_upload, load_corpus
+from qa.corpus import MAX_FILE_BYTES, load_corpus
+from qa.documents import DocumentExists, DocumentFolder, TrashItem, Undo, shown_name
 from qa.embed import MiniLMEmbedder
 from qa.entities import SpacyTagger
 from qa.errors import CorpusError, IndexStale, QuestionError, UnknownDocument, UploadError
+from qa.language import unsupported_language
 from qa.pipeline import Pipeline, SentenceTable
 from qa.query import Timeline
 from qa.records import Answer, Document, Hit, Manifest, Turn
@@ -49,6 +49,7 @@ class DocumentInfo:
     date: str | None
     chunks: int
     chars: int
+    removable: bool = False  # a file of its own in the corpus folder (a record of a .jsonl file is not)
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,10 @@ class Assistant:
 
     Loading is lazy: the first call that needs the index loads it (building or
     refreshing it when ``auto_refresh`` is set). Questions may be asked from
-    several threads at once; index updates are serialised and swapped in whole.
+    several threads at once; index updates are serialised and swapped in whole,
+    so a question asked during an update is answered from the index before it,
+    without waiting. Removed and replaced files go to ``trash`` (by default a
+    ``trash`` folder inside the index folder), from which ``restore`` brings them back.
     """
 
     def __init__(
@@ -81,6 +85,7 @@ class Assistant:
         auto_refresh: bool = True,
         max_file_bytes: int = MAX_FILE_BYTES,
         *,
+        trash: Path | str | None = None,
         weights: Weights | None = None,
         tagger: EntityTagger | None = None,
         scorer: str | ScorerFactory = "features",
@@ -98,6 +103,7 @@ class Assistant:
         self.answerer = answerer or ExtractiveAnswerer(self.weights, threshold)
         self.auto_refresh = auto_refresh
         self.max_file_bytes = max_file_bytes
+        self.trash_dir = Path(trash) if trash is not None else self.index_dir / "trash"
         self.skipped: list[tuple[str, str]] = []
         self._state: _State | None = None
         self._write_lock = threading.RLock()
@@ -118,6 +124,8 @@ class Assistant:
     def load(self, progress: store.BuildProgress | None = None) -> Assistant:
         """Make the index ready: load it, first refreshing it if it is missing or stale
         (``auto_refresh``), or raising a ``IndexProblem`` that says what to do."""
+        if self._state is not None:  # questions never wait for the lock an update holds
+            return self
         with self._write_lock:
             if self._state is not None:
                 return self
@@ -210,10 +218,12 @@ class Assistant:
     # -- documents ----------------------------------------------------------------------------
 
     def documents(self) -> list[DocumentInfo]:
+        """The documents the index holds now, by id, each saying whether ``remove_document`` can take it."""
         data = self.state.data
         counts = {d: v.chunks for d, v in data.manifest.documents.items()}
+        files = self._files
         return [
-            DocumentInfo(d.doc, d.title, d.date, counts.get(d.doc, 0), len(d.text))
+            DocumentInfo(d.doc, d.title, d.date, counts.get(d.doc, 0), len(d.text), files.file_of(d.doc) is not None)
             for d in sorted(data.documents.values(), key=lambda d: d.doc)
         ]
 
@@ -221,52 +231,94 @@ class Assistant:
         try:
             return self.state.data.documents[doc]
         except KeyError:
-            raise UnknownDocument(f"no document {doc!r} in the index") from None
+            raise UnknownDocument(f"{shown_name(doc)}: no such document in the collection") from None
 
-    def add_document(self, name: str, data: bytes, progress: store.BuildProgress | None = None) -> store.BuildReport:
+    def add_document(
+        self, name: str, data: bytes, replace: bool = False, progress: store.BuildProgress | None = None
+    ) -> store.BuildReport:
         """Check an uploaded file, save it in the corpus folder and index it.
 
-        Raises ``ValueError`` with a one-line reason (bad name, type, size or
-        encoding); nothing is written then.
+        An ``UploadError`` gives a one-line reason (bad name, type, size or
+        encoding) and nothing is written. A file of the same name already in the
+        collection raises ``DocumentExists`` unless ``replace``; replaced, it goes to
+        the trash. When indexing fails the upload is undone: the new file is
+        deleted and the one it replaced put back.
         """
-        folder = self._corpus_folder()
-        safe = _safe_name(name)
-        check_upload(safe, data, self.max_file_bytes)
-        target = folder / safe
-        if target.resolve().parent != folder.resolve():
-            raise UploadError(f"{name}: files can only be added to the corpus folder itself")
+        folder = self._folder()
+        target = folder.upload_target(name, data)
         with self._write_lock:
-            tmp = folder / f".upload-{uuid.uuid4().hex[:8]}"
-            tmp.write_bytes(data)
-            os.replace(tmp, target)
-            return self.refresh(progress)
+            undo: list[Undo] = []
+            if target.exists() and target.read_bytes() != data:
+                if not replace:
+                    raise DocumentExists(
+                        f"{shown_name(target.name)}: a file of that name is already in the collection; "
+                        "replace it to use the new one (the current one goes to the trash)"
+                    )
+                undo.append(folder.trash(target, self._title(target.name))[1])
+            if not target.exists():
+                undo.append(folder.write(target, data))
+            return self._refresh_or_undo(undo, progress)
 
     def remove_document(self, doc: str, progress: store.BuildProgress | None = None) -> store.BuildReport:
-        folder = self._corpus_folder()
-        target = (folder / doc).resolve()
-        if folder.resolve() not in target.parents or not target.is_file():
-            raise UploadError(f"{doc}: not a file of the corpus folder")
-        with self._write_lock:
-            target.unlink()
-            return self.refresh(progress)
+        """Move a document's file from the corpus folder to the trash and drop it from the index.
 
-    def _corpus_folder(self) -> Path:
+        Only a document that is a file of its own can be removed: a record of a
+        ``.jsonl`` file raises ``UploadError`` and nothing changes.
+        """
+        folder = self._folder()
+        with self._write_lock:
+            path = folder.file_of(doc)
+            if path is None:
+                if doc in self.state.data.documents:
+                    raise UploadError(
+                        f"{shown_name(doc)}: a record of a .jsonl file, not a file of its own; "
+                        "edit that .jsonl file to remove it"
+                    )
+                raise UnknownDocument(f"{shown_name(doc)}: no such document in the collection")
+            return self._refresh_or_undo([folder.trash(path, self._title(doc))[1]], progress)
+
+    def trashed(self) -> list[TrashItem]:
+        """Files removed or replaced, most recent first; ``restore`` takes an item's ``id``."""
+        return self._files.trashed()
+
+    def restore(self, trash_id: str, progress: store.BuildProgress | None = None) -> store.BuildReport:
+        """Put a trashed file back in the corpus folder and index it again."""
+        folder = self._folder()
+        with self._write_lock:
+            return self._refresh_or_undo([folder.restore(trash_id)[1]], progress)
+
+    def _refresh_or_undo(self, undo: list[Undo], progress: store.BuildProgress | None) -> store.BuildReport:
+        """Index the files as they now are; if that fails, undo the changes (last first) and re-raise."""
+        try:
+            return self.refresh(progress)
+        except BaseException:
+            for step in reversed(undo):
+                try:
+                    step()
+                except OSError:
+                    log.exception("could not undo a change to %s", self.corpus)
+            raise
+
+    def _title(self, doc: str) -> str:
+        found = self._state.data.documents.get(doc) if self._state is not None else None
+        return found.title if found is not None else Path(doc).stem
+
+    @property
+    def _files(self) -> DocumentFolder:
+        return DocumentFolder(self.corpus, self.trash_dir, self.max_file_bytes)
+
+    def _folder(self) -> DocumentFolder:
+        """The corpus folder's files, for a change to them (a .jsonl corpus cannot be changed here)."""
         if not self.corpus.is_dir():
             raise UploadError("documents can only be added to or removed from a corpus folder, not a .jsonl file")
-        return self.corpus
+        return self._files
 
 
 def _check(question: str, mode: str) -> None:
     if not question.strip():
         raise QuestionError("empty question: type a question about the documents")
+    unreadable = unsupported_language(question)
+    if unreadable:
+        raise QuestionError(unreadable)
     if mode not in MODES:
         raise QuestionError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
-
-
-def _safe_name(name: str) -> str:
-    """The bare file name of an upload; rejects path tricks instead of silently fixing them."""
-    raw = name.replace("\\", "/")
-    base = raw.rsplit("/", 1)[-1].strip()
-    if raw != base or not base or base.startswith(".") or "\x00" in base or len(base) > 200:
-        raise UploadError(f"{name!r}: give a plain file name such as notes.txt (no folders, no leading dot)")
-    return base

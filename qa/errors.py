@@ -43,6 +43,11 @@ class IndexStale(IndexProblem):
     """The corpus changed since the build."""
 
 
+class IndexDamaged(IndexMismatch):
+    """An index file is missing, truncated or garbled; ``qa index`` (and any auto-refreshing load) rebuilds
+    the index from the corpus. A subclass of ``IndexMismatch``: both need every document embedded again."""
+
+
 class QuestionFileError(UserError):
     """A question set cannot be read; the message names the file, line and problem."""
 

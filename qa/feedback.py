@@ -37,8 +37,11 @@ def append_feedback(path: Path | str, rating: str, answer: Answer, **context: An
     """Append one feedback line to the JSON Lines file at ``path`` and return the record.
 
     Raises ``FeedbackError`` with a one-line reason when the path is not a
-    writable ``.jsonl`` file in an existing folder; nothing is written then.
+    writable ``.jsonl`` file in an existing folder (or holds a control
+    character, such as a NUL); nothing is written then.
     """
+    if any(ord(c) < 32 for c in str(path)):  # a NUL makes every file call raise ValueError, not OSError
+        raise FeedbackError(f"{str(path)!r}: a file name cannot hold control characters: type a plain name")
     path = Path(path).expanduser()
     if path.suffix.lower() != SUFFIX:
         raise FeedbackError(f"{path}: the feedback file must end in {SUFFIX}")

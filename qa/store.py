@@ -14,7 +14,13 @@ Layout of an index folder::
 
 A build writes a new folder next to the live one and only then points
 ``CURRENT`` at it, so a build killed at any moment leaves the previous index
-loadable. No pickle: JSON, JSON Lines and FAISS's own format only.
+loadable. A replaced build is deleted only once no loader can still be reading
+it (``_prune``). No pickle: JSON, JSON Lines and FAISS's own format only.
+
+Every file is checked as it is read (types, offsets into the documents, vector
+counts); one that is missing, truncated or garbled raises ``IndexDamaged``, a
+single line naming the file, and ``build`` (so ``qa index`` and the app's start)
+then rebuilds the index from the corpus.
 """
 
 from __future__ import annotations
@@ -30,12 +36,13 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
 from qa.bm25_index import BM25Index
 from qa.chunking import ChunkSettings, chunk_document, embedding_text
-from qa.errors import CorpusError, IndexMismatch, IndexMissing
+from qa.errors import CorpusError, IndexDamaged, IndexMismatch, IndexMissing
 from qa.faiss_index import FaissIndex
 from qa.records import Chunk, Document, DocumentEntry, Entity, Manifest, ModelInfo, Sentence
 from qa.stages import Embedder, EntityTagger, KeywordIndex, VectorIndex
@@ -45,6 +52,27 @@ log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 4  # 2: sentence spans start after list bullets; 3: long sentences cut at clauses; 4: entities
 BuildProgress = Callable[[str, int, int], None]  # (stage, done, total)
+T = TypeVar("T")
+
+# A replaced build stays on disk while a loader may still be reading it: the newest KEEP_BUILDS builds
+# are kept, and an older one until GRACE_SECONDS after it was replaced (a load takes about a second);
+# a loader whose build vanishes anyway reads the new one, up to LOAD_ATTEMPTS times.
+KEEP_BUILDS = 2
+GRACE_SECONDS = 120.0
+LOAD_ATTEMPTS = 3
+_FAISS_HEADER = 4096  # bytes a flat FAISS file holds besides its vectors (about 50), with room to spare
+_REPAIR = "run `qa index` to rebuild the index from the corpus"
+
+# The fields of each record an index file holds, and their JSON types: anything else is a damaged file.
+_MAYBE_STR = (str, type(None))
+_MANIFEST = dict(schema_version=int, model=dict, chunking=dict, fingerprint=str, created=str, counts=dict)
+_MANIFEST |= dict(documents=dict, entities=str)
+_MODEL = {"name": str, "dimension": int, "max_tokens": int}
+_ENTRY = {"hash": str, "title": str, "date": _MAYBE_STR, "chunks": int}
+_DOCUMENT = dict(doc=str, title=str, date=_MAYBE_STR, text=str, segments=list, content_hash=str)
+_CHUNK = {"id": str, "doc": str, "start": int, "end": int, "text": str}
+_SENTENCE = {"doc": str, "start": int, "end": int}
+_KINDS = {str: "a string", int: "an integer", dict: "an object", list: "a list", type(None): "null"}
 
 
 @dataclass
@@ -56,6 +84,7 @@ class BuildReport:
     chunks: int = 0
     embedded: int = 0  # chunks embedded in this build
     seconds: float = 0.0
+    rebuilt: str = ""  # why the previous build could not be used, when it could not
 
     @property
     def touched(self) -> bool:
@@ -70,7 +99,8 @@ class BuildReport:
             f"{self.unchanged} unchanged",
             f"{self.embedded} chunks embedded in {self.seconds:.1f}s",
         ]
-        return ", ".join(parts)
+        rebuilt = f" (rebuilt from the corpus: {self.rebuilt})" if self.rebuilt else ""
+        return ", ".join(parts) + rebuilt
 
 
 @dataclass
@@ -96,26 +126,37 @@ def corpus_fingerprint(hashes: dict[str, str]) -> str:
 
 
 def current_build(index_dir: Path) -> Path | None:
+    """The live build named by ``CURRENT``; None when nothing was built yet."""
     pointer = index_dir / "CURRENT"
-    if not pointer.exists():
+    try:
+        name = pointer.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
         return None
-    build = index_dir / "builds" / pointer.read_text().strip()
-    return build if (build / "manifest.json").exists() else None
+    except (OSError, ValueError) as exc:
+        raise _damaged(pointer, _why(exc)) from None
+    if not name or "/" in name or name.startswith("."):
+        raise _damaged(pointer, f"{name[:40]!r} is not the name of a build")
+    return index_dir / "builds" / name
 
 
 def read_manifest(path: Path) -> Manifest:
-    """The manifest at ``path``; ``IndexMismatch`` when it is of another schema or cannot be read."""
+    """The manifest at ``path``: ``IndexMismatch`` when it is of another schema, ``IndexDamaged`` when it
+    cannot be read."""
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise IndexMismatch(f"{path} cannot be read ({exc}): rebuild it with `qa index --rebuild`") from None
+        raise _damaged(path, _why(exc)) from None
     version = raw.get("schema_version") if isinstance(raw, dict) else None
-    if version != SCHEMA_VERSION:
+    if isinstance(version, int) and version != SCHEMA_VERSION:
         raise IndexMismatch(f"index schema {version} is not {SCHEMA_VERSION}: rebuild it with `qa index --rebuild`")
     try:
+        _check_fields(raw, _MANIFEST, "manifest")
+        _check_fields(raw["model"], _MODEL, "model")
+        for doc, entry in raw["documents"].items():
+            _check_fields(entry, _ENTRY, f"documents[{json.dumps(doc, ensure_ascii=False)}]")
         return Manifest.from_dict(raw)
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise IndexMismatch(f"{path} is damaged ({exc!r}): rebuild it with `qa index --rebuild`") from None
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise _damaged(path, _why(exc)) from None
 
 
 def check(manifest: Manifest, embedder: Embedder, settings: ChunkSettings, tagger: EntityTagger | None = None) -> None:
@@ -144,19 +185,43 @@ def stale_documents(manifest: Manifest, documents: Iterable[Document]) -> list[s
 def load(
     index_dir: Path | str, embedder: Embedder, settings: ChunkSettings, tagger: EntityTagger | None = None
 ) -> IndexData:
+    """The live build at ``index_dir``, checked against this embedder, chunking and tagger.
+
+    Raises ``IndexMissing`` (nothing built), ``IndexMismatch`` (built otherwise) or ``IndexDamaged``
+    (a file of the build cannot be read), each one line naming what to do. A build that another
+    process replaces and deletes while it is being read is not an error: the new one is read.
+    """
     index_dir = Path(index_dir)
-    build = current_build(index_dir)
-    if build is None:
-        raise IndexMissing(f"no index at {index_dir}: build it with `qa index`")
+    for attempt in range(1, LOAD_ATTEMPTS + 1):
+        build = current_build(index_dir)
+        if build is None:
+            raise IndexMissing(f"no index at {index_dir}: build it with `qa index`")
+        try:
+            return _load_build(build, embedder, settings, tagger)
+        except IndexDamaged:
+            if attempt == LOAD_ATTEMPTS or current_build(index_dir) == build:
+                raise
+            log.info("build %s was replaced while it was read; reading the new one", build.name)
+    raise AssertionError("unreachable")
+
+
+def _load_build(build: Path, embedder: Embedder, settings: ChunkSettings, tagger: EntityTagger | None) -> IndexData:
     manifest = read_manifest(build / "manifest.json")
     check(manifest, embedder, settings, tagger)
-    documents = {d.doc: d for d in map(Document.from_dict, _read_jsonl(build / "documents.jsonl"))}
-    chunks = [Chunk.from_dict(rec) for rec in _read_jsonl(build / "chunks.jsonl")]
-    sentences = [Sentence.from_dict(rec) for rec in _read_jsonl(build / "sentences.jsonl")]
-    chunk_index = _read_vectors(build / "chunks.faiss")
-    sentence_index = _read_vectors(build / "sentences.faiss")
-    if len(chunk_index) != len(chunks) or len(sentence_index) != len(sentences):
-        raise IndexMismatch(f"index at {build} is inconsistent: rebuild it with `qa index --rebuild`")
+    documents = {d.doc: d for d in _read_records(build / "documents.jsonl", _DOCUMENT, Document.from_dict)}
+    if documents.keys() != manifest.documents.keys():
+        raise _damaged(build / "documents.jsonl", "its documents are not those of manifest.json")
+    chunks = _read_records(build / "chunks.jsonl", _CHUNK, Chunk.from_dict)
+    for line, c in enumerate(chunks, 1):
+        if c.doc not in documents or documents[c.doc].text[c.start : c.end] != c.text:
+            raise _damaged(build / "chunks.jsonl", f"line {line} is not a passage of documents.jsonl")
+    sentences = _read_records(build / "sentences.jsonl", _SENTENCE, Sentence.from_dict)
+    for line, s in enumerate(sentences, 1):
+        if s.doc not in documents or not 0 <= s.start <= s.end <= len(documents[s.doc].text):
+            raise _damaged(build / "sentences.jsonl", f"line {line} is not a span of documents.jsonl")
+    dimension = manifest.model.dimension
+    chunk_index = _read_vectors(build / "chunks.faiss", len(chunks), dimension)
+    sentence_index = _read_vectors(build / "sentences.faiss", len(sentences), dimension)
     keyword_index = BM25Index([terms(embedding_text(documents[c.doc].title, c.text)) for c in chunks])
     return IndexData(
         path=build,
@@ -190,14 +255,15 @@ def build(
     with open(index_dir / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         previous = None
+        report = BuildReport()
         if not rebuild:
             try:
                 previous = load(index_dir, embedder, settings, tagger)
-            except IndexMismatch as exc:
+            except IndexMismatch as exc:  # another model or schema, or a damaged file: embed everything again
                 log.warning("rebuilding from scratch: %s", exc)
+                report.rebuilt = _problem(exc)
             except IndexMissing:
                 pass
-        report = BuildReport()
         kept_docs = previous.documents if previous else {}
         names = [d.doc for d in documents]
         if len(set(names)) != len(names):
@@ -316,8 +382,24 @@ def _write(
         os.fsync(fh.fileno())
     os.replace(pointer_tmp, index_dir / "CURRENT")
     _fsync_dir(index_dir)
-    for old in builds.iterdir():
-        if old.name != name and not old.name.startswith(".tmp-"):
+    _prune(builds, name)
+
+
+def _prune(builds: Path, live: str) -> None:
+    """Delete the builds no loader can still be reading: those older than the newest ``KEEP_BUILDS``
+    that were replaced more than ``GRACE_SECONDS`` ago. The live build is never deleted."""
+
+    made: dict[Path, float] = {}
+    for build in builds.iterdir():
+        if build.is_dir() and not build.name.startswith(".tmp-"):
+            try:  # the manifest is written last, just before the build goes live
+                made[build] = (build / "manifest.json").stat().st_mtime
+            except OSError:
+                made[build] = build.stat().st_mtime
+    olds = sorted(made, key=made.__getitem__, reverse=True)
+    now = time.time()
+    for newer, old in zip(olds[KEEP_BUILDS - 1 :], olds[KEEP_BUILDS:]):
+        if old.name != live and now - made[newer] > GRACE_SECONDS:
             shutil.rmtree(old, ignore_errors=True)
 
 
@@ -362,12 +444,80 @@ def _stack(rows: list[np.ndarray | None], dimension: int) -> np.ndarray:
     return np.vstack(rows).astype(np.float32)
 
 
-def _read_vectors(path: Path) -> FaissIndex:
+def _read_vectors(path: Path, rows: int, dimension: int) -> FaissIndex:
+    """The vectors at ``path``, which must be ``rows`` of ``dimension`` floats (checked before FAISS reads it)."""
     try:
-        return FaissIndex.load(path)
-    except (RuntimeError, ValueError, OSError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise IndexMismatch(f"{path} cannot be read ({reason}): rebuild it with `qa index --rebuild`") from None
+        size = path.stat().st_size
+    except OSError as exc:
+        raise _damaged(path, _why(exc)) from None
+    need = 4 * rows * dimension
+    if not need <= size <= need + _FAISS_HEADER:
+        raise _damaged(path, f"{size:,} bytes where {rows:,} vectors take {need:,}; truncated or of another build")
+    try:
+        index = FaissIndex.load(path)
+    except (RuntimeError, ValueError, OSError, MemoryError):
+        raise _damaged(path, "not a FAISS index file") from None
+    if len(index) != rows or index.dimension != dimension:
+        raise _damaged(path, f"{len(index)} vectors of {index.dimension} dimensions, not {rows} of {dimension}")
+    return index
+
+
+def _read_records(path: Path, fields: dict[str, type | tuple[type, ...]], make: Callable[[dict], T]) -> list[T]:
+    """The records of a JSON Lines file of the build; ``IndexDamaged`` naming the file and line otherwise."""
+    records, number = [], 0
+    try:
+        with open(path, encoding="utf-8") as fh:
+            for number, line in enumerate(fh, 1):  # noqa: B007 (the error names the line)
+                if line.strip():
+                    record = json.loads(line)
+                    _check_fields(record, fields)
+                    records.append(make(record))
+    except OSError as exc:
+        raise _damaged(path, _why(exc)) from None
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise _damaged(path, f"line {number}: {_why(exc)}") from None
+    return records
+
+
+def _check_fields(record: object, fields: dict[str, type | tuple[type, ...]], where: str = "record") -> None:
+    """``ValueError`` naming the first field of ``record`` that is missing or of the wrong type."""
+    if not isinstance(record, dict):
+        raise ValueError(f"{where} is not a JSON object")
+    for key, kind in fields.items():
+        if key not in record:
+            raise ValueError(f'{where} has no "{key}"')
+        value = record[key]
+        if not isinstance(value, kind) or isinstance(value, bool) and kind is int:
+            expected = " or ".join(_KINDS[k] for k in (kind if isinstance(kind, tuple) else (kind,)))
+            raise ValueError(f'{where} "{key}" is {json.dumps(value)[:24]}, not {expected}')
+
+
+def _damaged(path: Path, reason: str) -> IndexDamaged:
+    return IndexDamaged(f"{path} cannot be read ({reason}): {_REPAIR}")
+
+
+def _why(exc: Exception) -> str:
+    """A short reason for a read error: no traceback, no FAISS internals."""
+    if isinstance(exc, FileNotFoundError):
+        return "missing"
+    if isinstance(exc, OSError):
+        return exc.strerror or type(exc).__name__
+    if isinstance(exc, UnicodeDecodeError):
+        return "not UTF-8 text"
+    if isinstance(exc, json.JSONDecodeError):
+        where = f"line {exc.lineno} column {exc.colno}" if exc.lineno > 1 else f"column {exc.colno}"
+        return f"bad JSON at {where}: {exc.msg}"
+    if isinstance(exc, KeyError):
+        return f"no {exc}"
+    return str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _problem(exc: Exception) -> str:
+    """An index error's message without what to do about it (for a report that has done it)."""
+    message = str(exc)
+    for advice in (f": {_REPAIR}", ": rebuild it with `qa index --rebuild`"):
+        message = message.removesuffix(advice)
+    return message
 
 
 def _write_jsonl(path: Path, records: Iterable[dict]) -> None:

@@ -82,6 +82,7 @@ def upload(page: Page, name: str, data: bytes) -> Locator:
     )
     status = page.locator("#qa-doc-status .qa-status")
     expect(status).to_contain_text(name, timeout=ANSWER_WAIT_MS)
+    expect(status).not_to_contain_text("Indexing", timeout=ANSWER_WAIT_MS)  # indexing runs in the background
     return status
 
 
@@ -184,15 +185,20 @@ def test_document_html_is_shown_as_text_and_runs_nothing(page: Page, dialogs: li
     assert dialogs == []
 
 
-def test_removing_a_document_takes_it_out_of_the_collection(page: Page, served: RunningApp):
+def test_removing_a_document_asks_then_moves_it_to_the_trash(page: Page, served: RunningApp):
     upload(page, "short_lived.txt", b"Short lived notice about harbour fees\n\nThe harbour fee rises to 12 yen.\n")
-    page.locator("#qa-remove-choice input").click()
-    page.get_by_role("option", name="Short lived notice about harbour fees").click()
-    page.locator("#qa-remove").click()
     status = page.locator("#qa-doc-status .qa-status")
-    expect(status).to_contain_text("Removed short_lived.txt", timeout=ANSWER_WAIT_MS)
+    expect(status).to_contain_text("Added short_lived.txt", timeout=ANSWER_WAIT_MS)
+    page.locator("#qa-remove-choice input").click()
+    page.get_by_role("option", name="short_lived.txt · Short lived notice about harbour fees").click()
+    page.locator("#qa-remove").click()
+    expect(page.locator("#qa-confirm-question")).to_contain_text("Move short_lived.txt", timeout=ANSWER_WAIT_MS)
+    assert (served.corpus / "short_lived.txt").exists()  # nothing happens before the confirmation
+    page.locator("#qa-confirm").click()
+    expect(status).to_contain_text("Moved short_lived.txt to the trash", timeout=ANSWER_WAIT_MS)
     expect(page.locator("#qa-doc-table")).not_to_contain_text("short_lived.txt")
     assert not (served.corpus / "short_lived.txt").exists()
+    assert served.assistant.trashed()[0].name == "short_lived.txt"
 
 
 def test_options_restrict_the_answer_to_chosen_documents(page: Page):

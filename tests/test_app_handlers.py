@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import html
 import json
+import uuid
+from pathlib import Path
+from types import SimpleNamespace
 
 import gradio as gr
 import pytest
 
 from qa import Assistant, Turn
+from qa.accounts import READER, Accounts, add_account
 from qa.app import ChatApp
 from tests.conftest import IWAYA_DOC
 
@@ -31,9 +36,30 @@ def chat_app(fake_assistant, tmp_path) -> ChatApp:
     return ChatApp(fake_assistant, tmp_path / "feedback.jsonl")
 
 
+@pytest.fixture
+def gradio_upload(tmp_path, monkeypatch):
+    """Make files where Gradio puts uploads (its temporary folder, here under tmp_path)."""
+    folder = tmp_path / "gradio"
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(folder))
+
+    def make(name: str, data: bytes | str) -> str:
+        path = folder / uuid.uuid4().hex / name
+        path.parent.mkdir(parents=True)
+        path.write_bytes(data.encode() if isinstance(data, str) else data)
+        return str(path)
+
+    return make
+
+
 def respond(chat_app: ChatApp, question: str, turns: list[Turn], **options) -> list[tuple]:
     settings = {"k": 5, "mode": "hybrid", "docs": None, "date_from": "", "date_to": ""} | options
     return list(chat_app.respond(question, turns, *settings.values()))
+
+
+def last(events) -> tuple:
+    """What a Documents-tab handler shows once it is done (it may stream progress lines first)."""
+    *_, final = events
+    return final
 
 
 def test_respond_shows_the_question_first_then_the_cited_answer(chat_app):
@@ -77,29 +103,64 @@ def test_open_source_shows_the_article_or_says_it_is_gone(chat_app, fake_assista
     assert "no longer in this chat" in chat_app.open_source("3:c:1", turns)
 
 
-def test_binary_and_path_trick_uploads_change_nothing(chat_app, fake_assistant, tmp_path):
+def test_binary_and_path_trick_uploads_change_nothing(chat_app, fake_assistant, gradio_upload, tmp_path):
     before = sorted(p.name for p in fake_assistant.corpus.iterdir())
-    binary = tmp_path / "up1" / "scan.txt"
-    trick = tmp_path / "up2" / "..notes.txt"
-    for path, data in ((binary, b"\x00\x01PNG" * 10), (trick, b"plain text")):
-        path.parent.mkdir()
-        path.write_bytes(data)
-    status, *_ = chat_app.add_files([str(binary), str(trick)])
-    assert "qa-bad" in status and "binary file" in status and "..notes.txt" in status
+    binary = gradio_upload("scan.txt", b"\x00\x01PNG" * 10)
+    trick = gradio_upload("..notes.txt", b"plain text")
+    status, *_ = last(chat_app.add_files([binary, trick]))
+    shown = html.unescape(status)
+    assert "qa-bad" in status and "Not added: scan.txt: binary file" in shown
+    assert "Not added: ..notes.txt: give a plain file name" in shown and "'" not in shown  # named once, unquoted
     assert sorted(p.name for p in fake_assistant.corpus.iterdir()) == before
     assert not (tmp_path / "notes.txt").exists()
+    assert not Path(binary).exists() and not Path(trick).parent.exists()  # Gradio's copies are deleted too
 
 
-def test_upload_then_remove_a_document(chat_app, fake_assistant, tmp_path):
-    upload = tmp_path / "upload" / "festival.md"
-    upload.parent.mkdir()
-    upload.write_text("# Otaru festival news\n\nThe Otaru snow festival drew 48,500 visitors in February 2026.\n")
-    status, table, *_ = chat_app.add_files([str(upload)])
+def test_upload_remove_with_confirmation_and_restore(chat_app, fake_assistant, gradio_upload):
+    upload = gradio_upload("festival.md", "# Otaru festival news\n\nThe Otaru snow festival drew 48,500 visitors.\n")
+    status, table, *_ = last(chat_app.add_files([upload]))
     assert "Added festival.md" in status and "Otaru festival news" in table
-    assert "festival.md" in {d.doc for d in fake_assistant.documents()}
-    status, table, *_ = chat_app.remove("festival.md")
-    assert "Removed festival.md" in status and "Otaru festival news" not in table
-    assert not (fake_assistant.corpus / "festival.md").exists()
+    assert not Path(upload).exists()
+    *_, pending, box, question, button = chat_app.ask_remove("festival.md")
+    assert "Move festival.md (Otaru festival news) to the trash?" in question
+    assert box.visible is True and button.value == "Move to trash" and pending.doc == "festival.md"
+    assert (fake_assistant.corpus / "festival.md").exists()  # nothing happens before the confirmation
+    status, table, _, to_remove, to_restore, _, pending, box, question, _ = last(chat_app.confirm(pending))
+    assert "Moved festival.md to the trash" in status and "Otaru festival news" not in table
+    assert pending is None and box.visible is False and question == ""
+    assert "festival.md" not in {value for _, value in to_remove.choices}
+    [(label, trash_id)] = to_restore.choices
+    assert label.startswith("festival.md · Otaru festival news (removed ")
+    status, table, *_ = last(chat_app.restore(trash_id))
+    assert "Restored festival.md" in status and "Otaru festival news" in table
+
+
+def test_remove_lists_files_by_name_and_can_be_cancelled(chat_app, fake_assistant):
+    _, _, _, to_remove, _ = chat_app.document_views()
+    assert (f"{IWAYA_DOC} · {fake_assistant.document(IWAYA_DOC).title}", IWAYA_DOC) in to_remove.choices
+    *_, pending, _, _, _ = chat_app.ask_remove(IWAYA_DOC)
+    status, *_, pending, box, _, _ = chat_app.cancel(pending)
+    assert f"Kept the current {IWAYA_DOC}" in status and pending is None and box.visible is False
+    assert (fake_assistant.corpus / IWAYA_DOC).exists()
+
+
+def test_a_reader_cannot_change_the_documents(fake_assistant, gradio_upload, tmp_path):
+    add_account(tmp_path / "accounts.txt", "bob", READER, "a long enough password")
+    chat_app = ChatApp(fake_assistant, tmp_path / "feedback.jsonl", accounts=Accounts(tmp_path / "accounts.txt"))
+    bob = SimpleNamespace(username="bob")  # what Gradio's request says of who sent it
+    before = sorted(p.name for p in fake_assistant.corpus.iterdir())
+    upload = gradio_upload("festival.md", "Otaru festival news\n\nThe festival drew 48,500 visitors.\n")
+    attempts = (
+        lambda: list(chat_app.add_files([upload], bob)),
+        lambda: chat_app.ask_remove(IWAYA_DOC, bob),
+        lambda: list(chat_app.confirm(("remove", IWAYA_DOC), bob)),
+        lambda: list(chat_app.restore("20260101T000000000000-abcd", bob)),
+    )
+    for attempt in attempts:
+        with pytest.raises(gr.Error, match="Only an editor"):
+            attempt()
+    assert sorted(p.name for p in fake_assistant.corpus.iterdir()) == before
+    assert not Path(upload).exists()  # even a refused upload leaves no copy behind
 
 
 def test_thumbs_down_appends_one_line_and_a_withdrawn_rating_none(chat_app, tmp_path):

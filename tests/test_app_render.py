@@ -1,14 +1,16 @@
-"""The app's HTML: every string from a document or a person is escaped; markers and keys link the right source."""
+"""The app's HTML: every string from a document or a person is escaped; markers and keys link the right source;
+an answer is rendered once; no LaTeX; a long question is not echoed whole; evaluation runs go where they should."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from qa import Answer, Citation, Document, DocumentInfo, Filter, Turn
-from qa.app import render
+from qa.app import ChatApp, build_app, render
 from qa.app.handlers import chat_messages, find_citation, make_filter
 
 EVIL = "<script>alert(1)</script><img src=x onerror=alert(2)>"
@@ -148,3 +150,39 @@ def test_make_filter_reads_the_options():
     )
     with pytest.raises(ValueError, match="not a date"):
         make_filter([], "March 2022", "")
+
+
+def test_an_answer_is_rendered_once_however_often_the_chat_is_shown():
+    a = answer()
+    first = render.answer_html(a, 0)
+    assert render.answer_html(a, 0) is first
+    assert render.answer_html(replace(a), 0) is first  # an equal answer (a frozen record) is the same message
+    assert 'value="1:c:1"' in render.answer_html(a, 1) and 'value="1:c:1"' not in first  # the turn is in the key
+    turns = [Turn("q", a), Turn("q2", answer(abstained=True))]
+    assert chat_messages(turns)[1]["content"] is chat_messages(turns)[1]["content"]
+
+
+def test_the_chat_typesets_no_latex(fake_assistant, tmp_path):
+    demo = build_app(fake_assistant, tmp_path / "feedback.jsonl")
+    (chat,) = [b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "qa-chat"]
+    assert chat.latex_delimiters == []  # "$$" in a document is shown as written
+
+
+def test_an_abstention_quotes_at_most_200_characters_of_a_long_question(fake_assistant):
+    question = "What is the population of the Kuril Islands " + "according to the census " * 4200 + "?"
+    assert len(question) > 100_000
+    reply = fake_assistant.ask(question)
+    assert reply.abstained
+    assert len(reply.answer) < 400, reply.answer[:500]
+    assert len(render.answer_html(reply, 0)) < 20_000
+
+
+def test_the_evaluate_tab_writes_runs_beside_the_index_or_where_told(fake_assistant, tmp_path):
+    beside = ChatApp(fake_assistant, tmp_path / "feedback.jsonl")
+    assert beside.runs_dir == fake_assistant.index_dir.parent / "runs"
+    told = ChatApp(fake_assistant, tmp_path / "feedback.jsonl", tmp_path / "elsewhere" / "runs")
+    figures, _, files = told.evaluate("Dev conversations (3)", None, 5, "hybrid")
+    assert "qa-eval" in figures, figures
+    (run,) = (tmp_path / "elsewhere" / "runs").iterdir()
+    assert all(Path(f).parent == run for f in files)
+    assert not beside.runs_dir.exists()

@@ -8,11 +8,13 @@ import shutil
 import subprocess
 import sys
 import threading
+import urllib.error
 import urllib.request
 
 import pytest
 
 from qa import cli
+from qa.accounts import EDITOR, READER, read_accounts, verify_password
 from qa.progress import Progress, StageProgress
 from tests.app_server import free_port
 from tests.conftest import IWAYA_DOC, ROOT
@@ -175,7 +177,7 @@ def _first_line(process: subprocess.Popen, timeout: float) -> str:
 
 
 def test_help_everywhere():
-    for args in ([], ["index"], ["ask"], ["retrieve"], ["chat"], ["eval"], ["serve"]):
+    for args in ([], ["index"], ["ask"], ["retrieve"], ["chat"], ["eval"], ["serve"], ["adduser"]):
         out = qa(*args, "--help").stdout
         assert "Usage:" in out
     assert "QA_CORPUS" in qa("ask", "--help").stdout
@@ -189,6 +191,8 @@ def test_serve_help_lists_the_shared_options_and_app_py_gives_the_same():
         ("--host", "QA_HOST"),
         ("--port", "QA_PORT"),
         ("--feedback", "QA_FEEDBACK"),
+        ("--runs", "QA_RUNS"),
+        ("--auth", "QA_AUTH"),
     ):
         assert option in serve and env in serve
     app = app_py("--help").stdout
@@ -231,6 +235,95 @@ def test_serve_and_app_py_refuse_a_missing_corpus_in_one_line(tmp_path):
         assert proc.returncode == 2 and proc.stdout == ""
         *_, last = proc.stderr.strip().splitlines()
         assert last.startswith("error: corpus not found") and "Traceback" not in proc.stderr
+
+
+# -- accounts, and where the app may be served ----------------------------------------------------
+
+
+def test_adduser_reads_the_password_from_stdin_and_sets_roles(tmp_path):
+    accounts = tmp_path / "accounts.txt"
+    assert qa("adduser", str(accounts), "alice", "--role", "editor", stdin="alice-editor-pw\n").stdout == (
+        f"added alice (editor) in {accounts}\n"
+    )
+    assert "added bob (reader)" in qa("adduser", str(accounts), "bob", stdin="bob-reader-pw\n").stdout
+    assert (
+        "updated bob (editor)" in qa("adduser", str(accounts), "bob", "--role", "editor", stdin="bob-new-pw1\n").stdout
+    )
+    table = read_accounts(accounts)
+    assert {u: a.role for u, a in table.items()} == {"alice": EDITOR, "bob": EDITOR}
+    assert verify_password("bob-new-pw1", table["bob"].password_hash)
+    assert "alice-editor-pw" not in accounts.read_text()
+    short = qa("adduser", str(accounts), "carol", stdin="short\n", check=False)
+    assert short.returncode == 2 and short.stderr.startswith("error: the password is too short")
+    assert READER not in {a.role for a in read_accounts(accounts).values()}
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--host", "0.0.0.0"], "error: not serving on 0.0.0.0 without accounts"),
+        (["--host", "192.168.1.20"], "error: not serving on 192.168.1.20 without accounts"),
+        (["--auth", "{missing}"], "error: {missing}: no such accounts file: make one with `qa adduser"),
+        (["--auth", "{missing}", "--no-auth"], "error: give either --auth FILE or --no-auth, not both"),
+    ],
+)
+def test_serve_refuses_an_open_network_host_and_bad_accounts_in_one_line(tmp_path, args, message):
+    missing = str(tmp_path / "accounts.txt")
+    args = [a.format(missing=missing) for a in args]
+    proc = qa("serve", "--corpus", str(tmp_path / "c"), "--index", str(tmp_path / "i"), *args, check=False)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.startswith(message.format(missing=missing)) and proc.stderr.count("\n") == 1, proc.stderr
+
+
+@pytest.mark.model
+@pytest.mark.slow
+def test_serve_with_accounts_on_every_address_lets_only_signed_in_people_in(workdir, tmp_path):
+    """`qa serve --host 0.0.0.0 --auth FILE` starts, and nothing but the login answers until one signs in."""
+    accounts = tmp_path / "accounts.txt"
+    qa("adduser", str(accounts), "bob", stdin="bob-reader-pw\n")
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "qa.cli",
+        "serve",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        str(port),
+        "--auth",
+        str(accounts),
+    ]
+    command += ["--corpus", str(workdir / "corpus"), "--index", str(workdir / "index-auth"), "--no-progress"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    with open(tmp_path / "stderr.txt", "w") as stderr:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True)
+    try:
+        assert _first_line(process, timeout=180).startswith(f"Ready: 5 documents at http://localhost:{port}/")
+        url = f"http://127.0.0.1:{port}"
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"{url}/config", timeout=30)
+        assert refused.value.code == 401
+        from gradio_client import Client
+
+        answer = Client(url, auth=("bob", "bob-reader-pw"), verbose=False, ssl_verify=False).predict(
+            "Which Japanese foreign minister did Russia ban in 2025?", api_name="/ask"
+        )
+        assert "Takeshi Iwaya" in answer
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    assert f"Sign-in required: accounts from {accounts}." in (tmp_path / "stderr.txt").read_text()
+
+
+@pytest.mark.model
+def test_eval_writes_its_run_under_the_runs_folder(workdir, tmp_path):
+    args = ["--corpus", str(workdir / "corpus"), "--index", str(workdir / "index"), "--no-progress"]
+    qa("eval", str(ROOT / "eval" / "dev_conversations.jsonl"), *args, env={"QA_RUNS": str(tmp_path / "runs")})
+    (run,) = (tmp_path / "runs").iterdir()
+    assert (run / "summary.json").is_file() and (run / "report.html").is_file()
+    assert cli.runs_folder(None, workdir / "index") == workdir / "runs"  # beside the index when not given
+    assert not (workdir / "runs").exists()
 
 
 # -- progress: a bar on a terminal, a few plain lines anywhere else ------------------------------

@@ -1,6 +1,7 @@
 """Loading and cleaning: titles, dates, boilerplate, bad files, JSON Lines, metadata overrides."""
 
 import json
+import os
 
 import pytest
 
@@ -147,3 +148,42 @@ def test_upload_checks():
         check_upload("a.exe", b"MZ")
     with pytest.raises(ValueError, match="binary"):
         check_upload("a.txt", b"\x00\x01\x02")
+
+
+def test_files_are_walked_in_name_order_and_each_document_knows_its_source(tmp_path):
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "inner.txt").write_text("An article in a subfolder about rail freight prices.", "utf-8")
+    (tmp_path / "a.txt").write_text("An article about harbour dues paid by fishing boats.", "utf-8")
+    (tmp_path / "b.txt").write_text("An article about the price of rice in northern towns.", "utf-8")
+    (tmp_path / ".hidden.txt").write_text("A hidden file is never read.", "utf-8")
+    records = [{"id": "r1", "text": "A record about wind farms."}, {"id": "r2", "text": "A record about tides."}]
+    (tmp_path / "c.jsonl").write_text("\n".join(json.dumps(r) for r in records), "utf-8")
+    result = load_corpus(tmp_path)
+    assert [d.doc for d in result.documents] == ["a.txt", "b/inner.txt", "b.txt", "r1", "r2"]
+    assert result.sources == {
+        "a.txt": "a.txt",
+        "b/inner.txt": "b/inner.txt",
+        "b.txt": "b.txt",
+        "r1": "c.jsonl:1",
+        "r2": "c.jsonl:2",
+    }
+    assert result.skipped == []
+
+
+def test_a_pipe_in_the_corpus_folder_is_not_opened(tmp_path):
+    (tmp_path / "a.txt").write_text("An article about harbour dues paid by fishing boats.", "utf-8")
+    os.mkfifo(tmp_path / "pipe.txt")  # opening it to read would wait for a writer forever
+    assert [d.doc for d in load_corpus(tmp_path).documents] == ["a.txt"]
+
+
+def test_a_byte_order_mark_is_kept_in_the_text_but_not_in_title_or_body():
+    text = "\ufeffPort strike ends after two weeks\nDock workers returned on Monday after a deal was signed.\n"
+    doc = make_document("port.txt", text)
+    assert doc.text == text  # offsets count the mark, as in the file decoded as UTF-8
+    assert doc.title == "Port strike ends after two weeks"
+    assert all(s > 0 for s, _ in doc.segments) and "\ufeff" not in body(doc)
+    assert make_document("x.txt", "\ufeffOne line.", title="\ufeffGiven title").title == "Given title"
+    only = make_document("y.txt", "\ufeffplain words with no sentence end")
+    assert only.segments[0][0] == 1 and "\ufeff" not in only.title
+    with pytest.raises(ValueError, match="empty"):
+        check_upload("empty.txt", b"\xef\xbb\xbf  \n")

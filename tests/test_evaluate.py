@@ -685,8 +685,7 @@ def test_cli_eval_runs_and_resumes(fake_cli, corpus_copy, tmp_path):
     assert len(read_results(tmp_path / "run" / "results.jsonl")) == 5
 
 
-def test_cli_resume_continues_the_latest_run(fake_cli, corpus_copy, tmp_path, monkeypatch):
-    monkeypatch.setattr(cli, "DEFAULT_RUNS", tmp_path / "runs")
+def test_cli_resume_continues_the_latest_run(fake_cli, corpus_copy, tmp_path):
     args = [
         "eval",
         str(small_set(tmp_path)),

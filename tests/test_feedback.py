@@ -1,14 +1,18 @@
-"""qa.feedback: one JSON line per rating, in the answer's own record shape, appended safely, bad paths refused."""
+"""qa.feedback: one JSON line per rating, in the answer's own record shape, appended safely, bad paths refused
+(by the library and by the app's thumbs, in one line)."""
 
 from __future__ import annotations
 
+import logging
 import threading
 
+import gradio as gr
 import pytest
 
+from qa.app import ChatApp
 from qa.errors import FeedbackError
 from qa.feedback import append_feedback, read_feedback
-from qa.records import Citation
+from qa.records import Citation, Turn
 from tests.conftest import IWAYA_DOC
 
 
@@ -61,3 +65,23 @@ def test_bad_paths_and_ratings_write_nothing(answer, tmp_path, name, rating, mes
     with pytest.raises(FeedbackError, match=message):
         append_feedback(tmp_path / name, rating, answer)
     assert not (tmp_path / name).is_file()
+
+
+@pytest.mark.parametrize("name", ["feed\x00back.jsonl", "feedback.jsonl\x00.txt", "feed\nback.jsonl"])
+def test_a_nul_or_control_character_in_the_path_is_refused_in_one_line(answer, tmp_path, name):
+    with pytest.raises(FeedbackError, match="control characters") as caught:
+        append_feedback(tmp_path / name, "up", answer)
+    assert "\n" not in str(caught.value)
+    assert not list(tmp_path.glob("feed*"))
+
+
+def test_the_app_says_in_one_line_why_a_rating_with_a_nul_in_its_file_was_not_saved(
+    fake_assistant, answer, tmp_path, caplog
+):
+    app = ChatApp(fake_assistant, tmp_path / "feedback.jsonl")
+    turns = [Turn(answer.question, answer)]
+    liked = gr.LikeData(None, {"index": 1, "value": "", "liked": True})
+    with caplog.at_level(logging.ERROR), pytest.warns(UserWarning, match="Feedback not saved: .*control character"):
+        app.rate(turns, str(tmp_path / "feed\x00back.jsonl"), liked)
+    assert "unexpected error" not in caplog.text  # a refusal, not a crash logged with its traceback
+    assert not list(tmp_path.glob("feed*"))

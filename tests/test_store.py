@@ -13,6 +13,7 @@ import pytest
 from qa import Assistant, HashEmbedder, IndexMismatch, IndexStale
 from qa.chunking import ChunkSettings
 from qa.entities import NoTagger
+from qa.errors import IndexDamaged
 from qa.store import current_build, load
 from tests.conftest import ROOT
 
@@ -158,7 +159,7 @@ def test_other_chunking_settings_are_refused(fake_assistant):
 def test_an_unreadable_vector_file_is_named_and_rebuilt(fake_assistant):
     build = current_build(fake_assistant.index_dir)
     (build / "chunks.faiss").write_bytes(b"not a faiss file")
-    with pytest.raises(IndexMismatch, match=r"chunks\.faiss cannot be read .* `qa index --rebuild`"):
+    with pytest.raises(IndexDamaged, match=r"chunks\.faiss cannot be read .*: run `qa index` to rebuild"):
         Assistant(
             fake_assistant.corpus,
             fake_assistant.index_dir,

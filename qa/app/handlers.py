@@ -9,25 +9,32 @@ short apology with the details in the server log (``user_message``).
 
 from __future__ import annotations
 
+import contextlib
 import html
 import logging
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from gradio.utils import get_upload_folder
 
+from qa.accounts import Accounts
 from qa.app import render
+from qa.app.auth import require_editor
 from qa.assistant import PROJECT, Assistant
+from qa.documents import BackgroundJob, DocumentExists, shown_name
 from qa.errors import FeedbackError, QuestionError, QuestionFileError, UnknownDocument, UserError
-from qa.eval import DEFAULT_RUNS, RESULTS, SUMMARY, load_questions, run_eval
+from qa.eval import RESULTS, SUMMARY, load_questions, run_eval
 from qa.eval.metrics import is_miss, miss_kind, read_results
 from qa.eval.report import HEADLINE
 from qa.feedback import append_feedback
 from qa.records import Citation, Turn
 from qa.retrieve import Filter
+from qa.store import BuildProgress, BuildReport
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +45,25 @@ BUNDLED_SETS = {
 MAX_QUESTION_FILE = 20_000_000  # bytes of an uploaded question set; SQuAD v1.1 dev is under 5 MB
 UNEXPECTED = "Something went wrong; the details are in the server log."
 _DATE = re.compile(r"\d{4}(?:-\d{2}(?:-\d{2})?)?")
+PROGRESS_EVERY = 0.5  # seconds between progress lines of a document change in the Documents tab
+MEANWHILE = "Questions are answered from the documents as they were until it is done."
+REMOVE_INFO = "Files by name and title. A removed file goes to the trash, from which it can be restored."
 
 Messages = list[dict[str, str]]
+REPLACE, REMOVE = "replace", "remove"
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A change the Documents tab waits to have confirmed: replacing ``uploads``, or removing ``doc``."""
+
+    action: str  # REPLACE or REMOVE
+    question: str
+    uploads: tuple[tuple[str, bytes], ...] = ()
+    doc: str = ""
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.uploads] if self.action == REPLACE else [self.doc]
 
 
 def user_message(exc: Exception) -> str:
@@ -89,30 +113,72 @@ def find_citation(turns: Sequence[Turn], key: str) -> Citation | None:
     return next((c for c in pool if c.n == n), None)
 
 
-def gradio_progress(progress: gr.Progress, label: str) -> Callable[[str, int, int], None]:
-    """The library's ``(stage, done, total)`` progress callback, shown as a Gradio progress bar."""
+def _upload_outcome(name: str, report: BuildReport, replaced: bool) -> str:
+    shown = shown_name(name)
+    if name in report.added:
+        return f"Added {shown}: you can ask about it now."
+    if name in report.changed:
+        trash = " The file it replaced is in the trash." if replaced else ""
+        return f"Replaced {shown}: answers now use the new text.{trash}"
+    return f"{shown} is already in the collection, unchanged."
 
-    def report(stage: str, done: int, total: int) -> None:
-        progress((done, max(total, 1)), desc=f"{label}: {stage}")
 
-    return report
+def _labelled(progress: BuildProgress, name: str) -> BuildProgress:
+    """A build's progress, each stage named for the file being indexed."""
+    return lambda stage, done, total: progress(f"{shown_name(name)}: {stage}", done, total)
 
 
-def _upload_outcome(name: str, added: Sequence[str], changed: Sequence[str]) -> str:
-    if name in added:
-        return f"Added {name}: you can ask about it now."
-    if name in changed:
-        return f"Updated {name}: answers now use the new text."
-    return f"{name} is already in the collection, unchanged."
+def _refused(verb: str, name: str, exc: Exception) -> str:
+    """The line for a change refused, ``verb: name: reason``, naming the file once even when the reason does."""
+    reason, name = user_message(exc), shown_name(name)
+    return f"{verb}: {reason}" if reason.startswith(name) else f"{verb}: {name}: {reason}"
+
+
+def _take_upload(path: str) -> bytes:
+    """An uploaded file's bytes. Gradio's temporary copy is deleted then, so it is no longer kept or served."""
+    file = Path(path)
+    try:
+        return file.read_bytes()
+    finally:
+        if file.resolve().is_relative_to(Path(get_upload_folder()).resolve()):
+            file.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                file.parent.rmdir()  # Gradio's folder for this one upload, when nothing else is in it
+
+
+def _confirmation(pending: Pending | None) -> tuple[Any, Any, Any]:
+    """The confirmation box (shown, or hidden when nothing waits), its question, and its button's name."""
+    if pending is None:
+        return gr.Column(visible=False), "", gr.skip()
+    label = "Replace" if pending.action == REPLACE else "Move to trash"
+    return gr.Column(visible=True), render.status_html(pending.question), gr.Button(label)
+
+
+def _listed(names: Sequence[str]) -> str:
+    shown = [shown_name(n) for n in names]
+    return shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]
 
 
 class ChatApp:
     """The event handlers: one instance per running app, shared by every session (state lives in gr.State)."""
 
-    def __init__(self, assistant: Assistant, feedback_path: Path, runs_dir: Path = DEFAULT_RUNS):
+    def __init__(
+        self,
+        assistant: Assistant,
+        feedback_path: Path,
+        runs_dir: Path | None = None,
+        accounts: Accounts | None = None,
+    ):
+        """``runs_dir`` is where the Evaluate tab writes runs (default: ``runs`` beside the index folder);
+        with ``accounts``, only editors may change documents or evaluate (``qa.app.auth.require_editor``)."""
         self.assistant = assistant
         self.feedback_path = Path(feedback_path)
-        self.runs_dir = Path(runs_dir)
+        self._runs_dir = Path(runs_dir) if runs_dir is not None else None
+        self.accounts = accounts
+
+    @property
+    def runs_dir(self) -> Path:
+        return self._runs_dir or Path(self.assistant.index_dir).parent / "runs"
 
     # -- chat ---------------------------------------------------------------------------------
 
@@ -188,7 +254,10 @@ class ChatApp:
 
     def _feedback_file(self, chosen: str) -> Path:
         """The file named in the options, which must lie in the folder of the one the app was started with."""
-        path = Path(chosen.strip()) if chosen and chosen.strip() else self.feedback_path
+        chosen = (chosen or "").strip()
+        if any(ord(c) < 32 for c in chosen):  # a NUL would make every file call raise ValueError
+            raise FeedbackError("the file name holds a control character: type a plain file name")
+        path = Path(chosen) if chosen else self.feedback_path
         folder = self.feedback_path.resolve().parent
         if path.resolve().parent != folder:
             raise FeedbackError(f"the file must be in {folder}")
@@ -209,9 +278,12 @@ class ChatApp:
         uploaded: str | None,
         k: float,
         mode: str,
+        request: gr.Request | None = None,
         progress: gr.Progress = gr.Progress(),  # noqa: B008 (Gradio's idiom)
     ) -> tuple[str, str, Any]:
-        """Score the assistant on a question set; show the headline figures and misses, offer the report."""
+        """Score the assistant on a question set; show the headline figures and misses, offer the report.
+        Editors only, when the app has accounts."""
+        require_editor(request, self.accounts)
         try:
             path = Path(uploaded) if uploaded else BUNDLED_SETS.get(bundled or "")
             if path is None:
@@ -239,51 +311,138 @@ class ChatApp:
 
     # -- documents ----------------------------------------------------------------------------
 
-    def document_views(self, status: str = "") -> tuple[str, str, Any, Any]:
-        """The status line, the documents table and fresh choices for both document pickers."""
+    def document_views(self, status: str | None = None) -> tuple[Any, Any, Any, Any, Any]:
+        """The status line (kept as it is when None), the documents table, and fresh choices for the
+        document pickers and the trash."""
         try:
             infos = self.assistant.documents()
+            trashed = self.assistant.trashed()
         except Exception as exc:
-            return render.status_html(user_message(exc), ok=False), "", gr.skip(), gr.skip()
-        choices = [(f"{i.title} ({i.date or 'undated'})", i.doc) for i in infos]
+            return render.status_html(user_message(exc), ok=False), "", gr.skip(), gr.skip(), gr.skip()
+        records = sum(not i.removable for i in infos)
+        info = REMOVE_INFO + (
+            f" {records} records of .jsonl files are not listed: edit those files." if records else ""
+        )
         return (
-            status,
+            gr.skip() if status is None else status,
             render.documents_table(infos),
-            gr.Dropdown(choices=choices),
-            gr.Dropdown(choices=choices, value=None),
+            gr.Dropdown(choices=[(f"{i.title} ({i.date or 'undated'})", i.doc) for i in infos]),
+            gr.Dropdown(choices=[(f"{i.doc} · {i.title}", i.doc) for i in infos if i.removable], value=None, info=info),
+            gr.Dropdown(choices=[(f"{t.name} · {t.title} (removed {t.removed})", t.id) for t in trashed], value=None),
         )
 
-    def add_files(
-        self,
-        paths: list[str] | None,
-        progress: gr.Progress = gr.Progress(),  # noqa: B008 (Gradio's idiom)
-    ) -> tuple[Any, ...]:
-        """Check, save and index uploaded files; a rejected file changes nothing and says why."""
-        lines, ok = [], True
+    def add_files(self, paths: list[str] | None, request: gr.Request | None = None) -> Iterator[tuple[Any, ...]]:
+        """Read the uploaded files and index them in the background, showing how far it got.
+
+        A rejected file changes nothing and says why; a file named like one in the
+        collection is not added until the person confirms replacing it. Editors only.
+        """
+        uploads, refused = [], []
         for path in paths or []:
             name = Path(path).name  # Gradio keeps the uploaded file's own name on its temporary copy
             try:
-                report = self.assistant.add_document(
-                    name, Path(path).read_bytes(), progress=gradio_progress(progress, name)
-                )
-                lines.append(_upload_outcome(name, report.added, report.changed))
-            except Exception as exc:
-                ok = False
-                reason = user_message(exc)
-                lines.append(f"Not added: {reason}" if name in reason else f"Not added: {name}: {reason}")
-        status = render.status_html(" ".join(lines), ok) if lines else ""
-        return (*self.document_views(status), None)
+                uploads.append((name, _take_upload(path)))
+            except OSError as exc:
+                refused.append(_refused("Not added", name, exc))
+        require_editor(request, self.accounts)  # once Gradio's copies are deleted, before anything changes
+        yield from self._index_uploads(uploads, refused, replace=False)
 
-    def remove(
-        self,
-        doc: str | None,
-        progress: gr.Progress = gr.Progress(),  # noqa: B008 (Gradio's idiom)
-    ) -> tuple[Any, ...]:
-        """Delete a document's file from the corpus folder and drop it from the index."""
+    def ask_remove(self, doc: str | None, request: gr.Request | None = None) -> tuple[Any, ...]:
+        """The first step of removing: say what will happen and show the confirmation. Editors only."""
+        require_editor(request, self.accounts)
         if not doc:
-            return self.document_views(render.status_html("Choose a document to remove.", ok=False))
+            return self._asking(render.status_html("Choose a document to remove.", ok=False), None)
         try:
-            self.assistant.remove_document(doc, progress=gradio_progress(progress, doc))
+            title = self.assistant.document(doc).title
         except Exception as exc:
-            return self.document_views(render.status_html(f"Not removed: {user_message(exc)}", ok=False))
-        return self.document_views(render.status_html(f"Removed {doc}."))
+            return self._asking(render.status_html(f"Not removed: {user_message(exc)}", ok=False), None)
+        question = f"Move {shown_name(doc)} ({title}) to the trash? You can restore it from the trash below."
+        return self._asking("", Pending(REMOVE, question, doc=doc))
+
+    def confirm(self, pending: Pending | None, request: gr.Request | None = None) -> Iterator[tuple[Any, ...]]:
+        """The second step: replace the uploads or remove the document the confirmation box asked about."""
+        require_editor(request, self.accounts)
+        if pending is None:
+            yield self._asking(render.status_html("Nothing is waiting to be confirmed.", ok=False), None)
+        elif pending.action == REPLACE:
+            yield from self._index_uploads(list(pending.uploads), [], replace=True)
+        else:
+            doc = pending.doc
+            job = BackgroundJob(lambda progress: self.assistant.remove_document(doc, progress=progress))
+            yield from self._watch(job, f"Removing {shown_name(doc)}")
+            try:
+                job.result()
+            except Exception as exc:
+                yield self._changed(render.status_html(_refused("Not removed", doc, exc), ok=False))
+                return
+            done = f"Moved {shown_name(doc)} to the trash; restore it from there if you need it again."
+            yield self._changed(render.status_html(done))
+
+    def cancel(self, pending: Pending | None) -> tuple[Any, ...]:
+        """Keep things as they are: nothing waiting is replaced or removed."""
+        if pending is None:
+            return self._asking("", None)
+        kept = f"Kept the current {_listed(pending.names())}; nothing was changed."
+        return self._asking(render.status_html(kept), None)
+
+    def restore(self, trash_id: str | None, request: gr.Request | None = None) -> Iterator[tuple[Any, ...]]:
+        """Put a file from the trash back in the collection and index it again. Editors only."""
+        require_editor(request, self.accounts)
+        item = next((t for t in self.assistant.trashed() if t.id == trash_id), None)
+        if item is None:
+            yield self._asking(render.status_html("Choose a file in the trash to restore.", ok=False), None)
+            return
+        job = BackgroundJob(lambda progress: self.assistant.restore(item.id, progress=progress))
+        yield from self._watch(job, f"Restoring {shown_name(item.name)}")
+        try:
+            job.result()
+        except Exception as exc:
+            yield self._changed(render.status_html(_refused("Not restored", item.name, exc), ok=False))
+            return
+        yield self._changed(render.status_html(f"Restored {shown_name(item.name)}: you can ask about it again."))
+
+    def _index_uploads(
+        self, uploads: list[tuple[str, bytes]], lines: list[str], replace: bool
+    ) -> Iterator[tuple[Any, ...]]:
+        def work(progress: BuildProgress) -> tuple[list[str], list[tuple[str, bytes]], bool]:
+            outcomes, waiting, ok = list(lines), [], not lines
+            for name, data in uploads:
+                try:
+                    report = self.assistant.add_document(
+                        name, data, replace=replace, progress=_labelled(progress, name)
+                    )
+                    outcomes.append(_upload_outcome(name, report, replace))
+                except DocumentExists:
+                    waiting.append((name, data))
+                except Exception as exc:
+                    ok = False
+                    outcomes.append(_refused("Not added", name, exc))
+            return outcomes, waiting, ok
+
+        job = BackgroundJob(work)
+        yield from self._watch(job, "Indexing")
+        outcomes, waiting, ok = job.result()
+        pending = None
+        if waiting:
+            one = len(waiting) == 1
+            question = (
+                f"{_listed([n for n, _ in waiting])} {'is' if one else 'are'} already in the collection. "
+                f"Replace {'it' if one else 'them'}? The current {'file goes' if one else 'files go'} to the trash."
+            )
+            pending = Pending(REPLACE, question, uploads=tuple(waiting))
+        status = render.status_html(" ".join(outcomes), ok) if outcomes else ""
+        yield self._changed(status, pending)
+
+    def _watch(self, job: BackgroundJob, doing: str) -> Iterator[tuple[Any, ...]]:
+        """A progress line every ``PROGRESS_EVERY`` seconds until ``job`` ends; nothing else on the tab changes."""
+        while not job.wait(PROGRESS_EVERY):
+            line = render.status_html(f"{doing}: {job.describe()}. {MEANWHILE}")
+            yield (line, *[gr.skip()] * 9)
+
+    def _changed(self, status: str, pending: Pending | None = None) -> tuple[Any, ...]:
+        """Every Documents-tab output after a change: fresh views, the upload box emptied, the confirmation."""
+        return (*self.document_views(status), None, pending, *_confirmation(pending))
+
+    def _asking(self, status: str, pending: Pending | None) -> tuple[Any, ...]:
+        """The status line and the confirmation changed; the views as they are."""
+        return (status, *[gr.skip()] * 5, pending, *_confirmation(pending))

@@ -10,6 +10,7 @@ the page script (``PAGE_JS``) hands that key to the server, which answers with
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from html import escape
@@ -23,6 +24,9 @@ if TYPE_CHECKING:  # the evaluate view only formats what the evaluator returns
     from qa.eval.metrics import Result
 
 CONTEXT_WORDS = 30  # words of the passage shown either side of the supporting sentence
+# Answers whose HTML is kept: the chat is sent whole after each question, so every earlier answer of a
+# conversation would be rendered again each time (an answer's HTML is a few KB).
+ANSWERS_CACHED = 1024
 CITED, CLOSEST = "c", "x"
 _MARKER = re.compile(r"\[(\d+)\]")
 
@@ -110,9 +114,12 @@ def _linked_markers(text: str, turn: int, numbers: set[int]) -> str:
     return _MARKER.sub(link, escape(text))
 
 
+@functools.lru_cache(maxsize=ANSWERS_CACHED)
 def answer_html(answer: Answer, turn: int) -> str:
     """One assistant message: the answer with clickable markers, then its sources
-    (or, when the documents don't say, the reply in its own style and the closest matches)."""
+    (or, when the documents don't say, the reply in its own style and the closest matches).
+
+    Rendered once per answer and turn (answers are frozen records), however often the chat is shown."""
     if answer.abstained:
         cards = "".join(source_html(c, turn, CLOSEST) for c in answer.closest)
         closest = (

@@ -14,6 +14,7 @@ conversations) are kept, the rest are asked.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -26,7 +27,8 @@ from importlib import metadata
 from pathlib import Path
 
 from qa.assistant import DEFAULT_INDEX, Assistant
-from qa.errors import RunMismatch
+from qa.corpus import MAX_FILE_BYTES, CorpusFile, corpus_files, read_corpus_file
+from qa.errors import QuestionError, RunMismatch
 from qa.eval.metrics import DEPTH, Result, by_type, compute, read_results
 from qa.eval.questions import GoldSpan, Question, QuestionSet, Split, resolve
 from qa.eval.records import MUST_MATCH, RESULTS, SETTINGS, SUMMARY, RunSettings, Summary
@@ -71,7 +73,8 @@ def run_eval(
             log.warning("question %s: %s", qid, problem)
     total, count = len(ordered), len(done)
     if count < total:  # untimed, so that latency excludes loading the model and first-call set-up
-        assistant.ask(questions.questions[0].question, k=k, mode=mode)
+        with contextlib.suppress(QuestionError):
+            assistant.ask(questions.questions[0].question, k=k, mode=mode)
     if progress:
         progress(count, total)
     with open(out_dir / RESULTS, "a", encoding="utf-8") as out:
@@ -108,7 +111,10 @@ def _ask_group(
     """Answer a conversation's turns in order, each with the ones before it as history."""
     history: list[Turn] = []
     for q in group:
-        answer = assistant.ask(q.question, history=history, k=k, mode=mode, depth=DEPTH)
+        try:
+            answer = assistant.ask(q.question, history=history, k=k, mode=mode, depth=DEPTH)
+        except QuestionError as exc:  # e.g. a language the model does not read: declined, as a person sees it
+            answer = Answer(q.question, str(exc), None, True, (), (), 0.0)
         evidence, problems = gold[q.id]
         yield _result(q, answer, k, evidence, problems)
         history.append(Turn(q.question, answer))
@@ -226,22 +232,21 @@ def cache_home() -> Path:
 
 
 def corpus_key(corpus: Path | str) -> str:
-    """A hash of a corpus's content: every file's relative path and bytes (hidden files ignored)."""
+    """A hash of a corpus's content: every readable file's relative path and bytes (hidden files and
+    links out of the folder ignored, as the corpus loader ignores them)."""
     root = Path(corpus)
     if root.is_file():
-        files = [root]
+        st = root.stat()
+        files = [CorpusFile(root.name, root.resolve(), (st.st_dev, st.st_ino))]
     else:
-        files = sorted(
-            p
-            for p in root.rglob("*")
-            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
-        )
+        files, _ = corpus_files(root)
     digest = hashlib.sha256()
     for file in files:
-        digest.update((file.name if file == root else file.relative_to(root).as_posix()).encode() + b"\0")
-        with open(file, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
+        digest.update(file.name.encode() + b"\0")
+        try:
+            digest.update(read_corpus_file(file, MAX_FILE_BYTES))  # larger files are skipped when loading
+        except (ValueError, OSError) as exc:
+            digest.update(f"unreadable: {exc}".encode())
         digest.update(b"\0")
     return digest.hexdigest()[:16]
 

@@ -11,7 +11,11 @@ questions: decline at most ``--declined`` (10%) of the answerable questions
 whose candidates hold an answer at all. Nothing here reads a ``test`` article
 or the five-article dev questions.
 
-    .venv/bin/python benchmarks/fit_confidence.py [--per-set 1500] [--seed 7]
+    .venv/bin/python benchmarks/fit_confidence.py [--articles validation] [--per-set 1500] [--seed 7]
+
+By default only the four ``train`` articles the verifier held back are used:
+on the articles it was fitted on, its logits are overconfident, and a
+calibrator fitted there would lean on them too much.
 
 Data: SQuAD v1.1 dev (Rajpurkar et al., 2016) and SQuAD v2.0 dev (Rajpurkar,
 Jia and Liang, 2018), CC BY-SA 4.0.
@@ -34,6 +38,9 @@ from qa.eval import cached_index
 from qa.eval.metrics import auroc, contains, decline_threshold
 from qa.progress import Progress, StageProgress
 from qa.verified import CALIBRATOR, FEATURES, VerifiedScorer
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from train_verifier import validation_articles  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SETS = {"v1.1": ROOT / "eval" / "squad-v1.1-dev", "v2.0": ROOT / "eval" / "squad-v2.0-dev"}
@@ -72,9 +79,18 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--declined", type=int, default=10, help="Per cent of answerable questions to decline.")
     parser.add_argument("--out", type=Path, default=CALIBRATOR)
+    parser.add_argument(
+        "--articles",
+        choices=("validation", "train"),
+        default="validation",
+        help="validation: only the train articles the verifier was not fitted on (its logits there are "
+        "honest); train: every train article",
+    )
     args = parser.parse_args()
     started = time.perf_counter()
     titles = set(json.loads(SPLITS.read_text())["train"])
+    if args.articles == "validation":
+        titles = set(validation_articles(sorted(titles)))
     rng = random.Random(args.seed)
     xs, ys, groups, kinds = [], [], [], []  # kinds: answerable or not, per question
     for name, folder in SETS.items():
@@ -103,7 +119,8 @@ def main() -> None:
     unanswerable_declined = float((best[~answerable] < threshold).mean()) if (~answerable).any() else None
     info = {
         **calibrator.info,
-        "data": "SQuAD v1.1 dev and v2.0 dev, train articles of eval/squad-splits.json (CC BY-SA 4.0)",
+        "data": "SQuAD v1.1 dev and v2.0 dev, train articles of eval/squad-splits.json (CC BY-SA 4.0)"
+        + (f", only the verifier's validation articles {sorted(titles)}" if args.articles == "validation" else ""),
         "questions": len(kinds),
         "answerable": int(answerable.sum()),
         "seed": args.seed,

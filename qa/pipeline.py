@@ -172,10 +172,10 @@ class Pipeline:
         answer = self.answerer.answer(
             search.query, scored, hits, self.sentences.documents.__getitem__, self.scorer.threshold
         )
-        ranking = search.ranking
-        if self.scorer.reranks:
-            ranking = rerank(search.ranking, scored, search.k)
-        return replace(answer, ranking=tuple(ranking))
+        if not self.scorer.reranks:
+            return replace(answer, ranking=tuple(search.ranking))
+        ranking = rerank(search.ranking, scored, search.k)
+        return replace(answer, retrieved=tuple(ranking[: len(hits)]), ranking=tuple(ranking))
 
     def run(
         self,

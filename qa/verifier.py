@@ -14,8 +14,11 @@ the pooler, the model did not learn in the training budget we have.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
+import tempfile
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,6 +36,7 @@ MAX_TOKENS = 128  # question + context word pieces; verifier_input clips words s
 PREV_WORDS = 12  # the end of the previous sentence: enough to resolve "he", "it", "the city"
 NEXT_WORDS = 10  # the start of the next sentence
 SENTENCE_WORDS = 56  # a longer candidate is cut: its answer is nearly always early enough
+EXPORT_RECIPE = "opset17-int8-per-channel-matmul"  # part of the export's cache key: change it with export_onnx
 SMALL_BATCH = 32  # up to this many pairs torch runs on one thread (less contention with the app)
 
 Context = tuple[str, str, str, str]  # (title, previous sentence, candidate sentence, next sentence)
@@ -61,8 +65,31 @@ def verifier_input(question: str, title: str, prev: str, sentence: str, next: st
     return normalize(question), " ".join(p for p in parts if p)
 
 
+GT, LT = 1028, 1026  # word-piece ids of ">" and "<" in MiniLM's (BERT uncased) vocabulary
+
+
+def candidate_mask(input_ids, attention_mask, token_type_ids=None) -> torch.Tensor:
+    """1 on the candidate's own word pieces (between ``>>`` and ``<<``), else 0.
+
+    Pooling only these makes the logit describe the marked sentence, read in
+    context: pooled over the whole input, the sentence just before an answer
+    scored as high as the answer itself, because the answer sat in its context.
+    A row whose markers were cut off falls back to all its real tokens.
+    """
+    second = token_type_ids.bool() if token_type_ids is not None else torch.ones_like(input_ids, dtype=torch.bool)
+    gt, lt = (input_ids == GT) & second, (input_ids == LT) & second
+    opens = torch.zeros_like(gt)
+    opens[:, 2:] = gt[:, :-2] & gt[:, 1:-1]  # first piece after ">>"
+    started = opens.long().cumsum(1) > 0
+    closes = torch.zeros_like(lt)
+    closes[:, :-1] = lt[:, :-1] & lt[:, 1:] & started[:, :-1]  # the first "<" of "<<"
+    span = (started & ~(closes.long().cumsum(1) > 0) & attention_mask.bool()).long()
+    empty = (span.sum(1, keepdim=True) == 0).long()
+    return span + empty * attention_mask.long()  # arithmetic, not torch.where: ONNX Runtime lacks Where on bool
+
+
 class VerifierModel(torch.nn.Module):
-    """MiniLM encoder, mean pooling over real tokens, a linear layer: one logit per pair."""
+    """MiniLM encoder, mean pooling over the candidate's word pieces, a linear layer: one logit per pair."""
 
     def __init__(self, encoder):
         super().__init__()
@@ -74,7 +101,7 @@ class VerifierModel(torch.nn.Module):
         hidden = self.encoder(
             input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
         ).last_hidden_state
-        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        mask = candidate_mask(input_ids, attention_mask, token_type_ids).unsqueeze(-1).to(hidden.dtype)
         pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
         return self.head(self.dropout(pooled))[:, 0]
 
@@ -100,13 +127,80 @@ class VerifierModel(torch.nn.Module):
         return model.eval()
 
 
-class Verifier:
-    """Loads the committed model lazily, once; ``score`` is safe to call from many threads."""
+class _Exportable(torch.nn.Module):
+    """Positional inputs for ``torch.onnx.export`` (transformers 5's BERT takes keywords only)."""
 
-    def __init__(self, path: Path | str = MODEL_DIR):
+    def __init__(self, model: VerifierModel):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids, attention_mask, token_type_ids):
+        return self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+
+
+def export_onnx(model: VerifierModel, target: Path) -> Path:
+    """Write ``model`` as an int8-quantised ONNX file at ``target`` (atomically) and return it.
+
+    The export path that works with this stack without optimum (see the
+    project's ENVIRONMENT notes): ``torch.onnx.export`` with the TorchScript
+    exporter, opset 17, dynamic batch and length; then dynamic int8
+    quantisation of the weights with onnxruntime.
+    """
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".export-") as tmp:
+        fp32 = Path(tmp) / "fp32.onnx"
+        ids = torch.tensor([[101, 2040, 1029, 102, 1028, 1028, 2003, 1026, 1026, 102]])
+        dynamic = {0: "batch", 1: "length"}
+        with torch.inference_mode():
+            torch.onnx.export(
+                _Exportable(model.eval()),
+                (ids, torch.ones_like(ids), (torch.arange(10) > 3).long().unsqueeze(0)),
+                str(fp32),
+                input_names=["input_ids", "attention_mask", "token_type_ids"],
+                output_names=["logits"],
+                dynamic_axes={"input_ids": dynamic, "attention_mask": dynamic, "token_type_ids": dynamic},
+                opset_version=17,
+                dynamo=False,
+            )
+        int8 = Path(tmp) / "int8.onnx"
+        # Per-channel int8 weights of the matrix products only (the embedding lookup stays float): on the
+        # verifier's validation articles this kept top-1 0.851 and AUROC 0.760 against 0.863 / 0.757 in
+        # float, where per-tensor int8 of every weight fell to 0.846 / 0.735; about 2x the float speed.
+        quantize_dynamic(
+            str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul"]
+        )
+        os.replace(int8, target)
+    return target
+
+
+def onnx_cache(folder: Path) -> Path:
+    """Where the int8 export of the model in ``folder`` is kept: keyed by its weights, outside the package."""
+    weights = folder / "model.safetensors"
+    stat = weights.stat()
+    recipe = f"{EXPORT_RECIPE}:{weights.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+    key = hashlib.sha256(recipe.encode()).hexdigest()[:16]
+    base = Path(os.environ.get("QA_CACHE", Path.home() / ".cache" / "qa"))
+    return base / f"verifier-{key}" / "model.int8.onnx"
+
+
+class Verifier:
+    """Loads the committed model lazily, once; ``score`` is safe to call from many threads.
+
+    ``backend="onnx"`` (the default) runs an int8 ONNX export of the weights
+    through ONNX Runtime, made at first use and cached under ``~/.cache/qa``
+    (``QA_CACHE``); ``backend="torch"`` runs the float weights in torch.
+    """
+
+    def __init__(self, path: Path | str = MODEL_DIR, backend: str = "onnx"):
+        if backend not in ("onnx", "torch"):
+            raise ValueError(f"unknown verifier backend {backend!r}: use onnx or torch")
         self.path = Path(path)
+        self.backend = backend
         self._lock = threading.Lock()
         self._model = None
+        self._session = None
         self._tokenizer = None
         self._scale, self._bias = 1.0, 0.0
 
@@ -121,8 +215,29 @@ class Verifier:
         model = VerifierModel.load(self.path)
         calibration = json.loads((self.path / "calibration.json").read_text())
         self._scale, self._bias = float(calibration["scale"]), float(calibration["bias"])
+        if self.backend == "onnx":
+            self._session = self._onnx_session(model)
         self._tokenizer, self._model = tokenizer, model
-        log.info("loaded verifier from %s", self.path)
+        log.info("loaded verifier from %s (%s)", self.path, self.backend)
+
+    def _onnx_session(self, model: VerifierModel):
+        import onnxruntime
+
+        cached = onnx_cache(self.path)
+        if not cached.is_file():
+            log.info("exporting the verifier to %s (once)", cached)
+            export_onnx(model, cached)
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = 1  # one question's few pairs: one thread each, many questions at once
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        try:
+            return onnxruntime.InferenceSession(str(cached), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # a damaged cache file: make it again
+            log.warning("rebuilding the verifier export %s: %s", cached, exc)
+            cached.unlink(missing_ok=True)
+            export_onnx(model, cached)
+            return onnxruntime.InferenceSession(str(cached), options, providers=["CPUExecutionProvider"])
 
     def logits(self, question: str, contexts: Sequence[Context]) -> np.ndarray:
         """Raw logits, one per context (higher = more likely to answer ``question``)."""
@@ -139,15 +254,20 @@ class Verifier:
                 max_length=MAX_TOKENS,
                 return_tensors="pt",
             )
-            threads = torch.get_num_threads()
-            if len(pairs) <= SMALL_BATCH:
-                torch.set_num_threads(1)
-            try:
-                with torch.inference_mode():
-                    out = self._model(**batch)
-            finally:
-                torch.set_num_threads(threads)
-        return out.float().numpy()
+            if self._session is None:
+                return self._torch_logits(batch, len(pairs))
+        # ONNX Runtime sessions may run from many threads at once: questions do not queue here.
+        return self._session.run(None, {k: v.numpy() for k, v in batch.items()})[0].astype(np.float32)
+
+    def _torch_logits(self, batch, n: int) -> np.ndarray:
+        threads = torch.get_num_threads()
+        if n <= SMALL_BATCH:
+            torch.set_num_threads(1)
+        try:
+            with torch.inference_mode():
+                return self._model(**batch).float().numpy()
+        finally:
+            torch.set_num_threads(threads)
 
     def score(self, question: str, contexts: Sequence[Context]) -> np.ndarray:
         """Calibrated probabilities that each (title, prev, sentence, next) answers ``question``."""

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from qa.verifier import MODEL_DIR, Verifier, verifier_input
+from qa.verifier import MODEL_DIR, Verifier, candidate_mask, verifier_input
 
 TITLE = "Mont Blanc"
 PASSAGE = [
@@ -34,6 +34,23 @@ def test_input_keeps_the_candidate_sentence_whole_and_marked():
     assert len(text.split()) < 60  # neighbours are clipped, the candidate is not
 
 
+def test_only_the_marked_candidate_is_pooled():
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(MODEL_DIR), local_files_only=True)
+    pairs = [
+        verifier_input("Is a >> b?", TITLE, PASSAGE[0], "It rises 4,806 metres.", "Next << one."),
+        ("a question", "a text without markers"),
+    ]
+    batch = tokenizer([a for a, _ in pairs], [b for _, b in pairs], padding=True, return_tensors="pt")
+    mask = candidate_mask(**batch)
+    tokens = [tokenizer.convert_ids_to_tokens(row) for row in batch["input_ids"]]
+    pooled = [[t for t, m in zip(row, mask[i]) if m] for i, row in enumerate(tokens)]
+    assert tokenizer.convert_tokens_to_string(pooled[0]) == "it rises 4, 806 metres."
+    # no markers (cut off, or another input): every real token, padding excluded
+    assert pooled[1] == [t for t, m in zip(tokens[1], batch["attention_mask"][1]) if m]
+
+
 def test_model_folder_holds_no_pickle():
     names = {p.name for p in MODEL_DIR.iterdir()}
     assert {"model.safetensors", "config.json", "calibration.json", "MODEL_CARD.md"} <= names
@@ -44,6 +61,15 @@ def test_model_folder_holds_no_pickle():
 @pytest.fixture(scope="module")
 def verifier():
     return Verifier()  # local files only; conftest blocks the network in every test
+
+
+@pytest.mark.slow
+def test_int8_export_ranks_like_the_float_model(verifier):
+    torch_model = Verifier(backend="torch")
+    for question in ("When was Mont Blanc first climbed?", "How high is Mont Blanc?"):
+        fast, exact = verifier.logits(question, contexts()), torch_model.logits(question, contexts())
+        assert int(np.argmax(fast)) == int(np.argmax(exact))
+        assert np.abs(fast - exact).max() < 1.0  # int8 weights move a logit by well under one unit
 
 
 @pytest.mark.slow
@@ -62,11 +88,8 @@ def test_verifier_ranks_the_answering_sentence_above_unrelated_ones(verifier):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="known defect: the sentence just before the answer, whose context shows the "
-    "answer, outscores it (30 of 35 validation top-1 errors); see MODEL_CARD.md",
-)
 def test_verifier_ranks_the_answering_sentence_above_its_neighbour(verifier):
+    # The sentence before the answer shows it in its context; only the marked sentence is pooled, so it
+    # no longer outscores the answer (30 of 35 validation top-1 errors of the first checkpoint).
     when = verifier.score("When was Mont Blanc first climbed?", contexts())
     assert int(np.argmax(when)) == 2

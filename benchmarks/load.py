@@ -23,6 +23,26 @@ the clients run with ``ssl_verify=False`` unless ``--verify-ssl`` is given.
 Targets from the crowds issue, on 2 cores: >= 20 questions/s through the app,
 p95 <= 3 s at 50 clients, 0 errors and 0 changed answers. Exits with status 1
 when an answer failed or changed (the timing targets are reported, not enforced).
+
+With ``--upload`` the script runs the upload phase instead (questions during indexing)::
+
+    .venv/bin/python benchmarks/load.py --upload [--upload-clients 10] [--upload-seconds 30]
+
+The app serves a temporary copy of the corpus folder and a fresh temporary index
+(the repo's corpus and index are never touched). First every dev question is
+asked once (the reference answers), then ``--upload-clients`` clients ask the dev
+questions in a loop for ``--upload-seconds`` (latency without an upload), then
+they ask again in a loop from the moment a ~200 KB English text file (SQuAD dev
+paragraphs from eval/squad-v1.1-dev/corpus.jsonl, under a new name each run) is
+sent to the Documents tab's upload event, exactly as the page sends it, until
+the event ends with its status line ("Added ...") - the upload is capped at
+``UPLOAD_TIMEOUT_S``. Last, every question is asked once more (the answers from
+the new index). Prints p50/p95 of both loops, p95(during) / p95(without) against
+the issue's target of at most 2, how long the upload took to index, the errors,
+and whether answers during the upload equal the reference: an answer that
+differs but equals the answer from the new index came after the new index was
+swapped in and is reported apart; any other difference, an error or a failed
+upload exits with status 1 (the ratio is reported, not enforced).
 """
 
 from __future__ import annotations
@@ -30,11 +50,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +78,11 @@ HOST = "127.0.0.1"  # loopback only: this drives a crowd at the app, never at an
 TARGET_QPS = 20.0
 TARGET_P95_S = 3.0
 START_TIMEOUT_S = 600.0  # a fresh index is built before the app serves
+SQUAD_CORPUS = ROOT / "eval" / "squad-v1.1-dev" / "corpus.jsonl"
+UPLOAD_BYTES = 200_000  # size of the uploaded file (the issue measured a 200 KB upload)
+UPLOAD_TIMEOUT_S = 900.0  # the upload phase gives up waiting for the indexing after this long
+QUESTION_TIMEOUT_S = 120.0  # a question of the upload phase not answered by then counts as an error
+TARGET_UPLOAD_RATIO = 2.0  # p95 during an upload / p95 without one
 
 
 @dataclass
@@ -68,6 +97,7 @@ class Level:
     errors: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)  # questions answered otherwise than with one client
     seconds: float = 0.0
+    outcome: object = None  # what ran meanwhile returned (the upload phase)
 
     @property
     def asked(self) -> int:
@@ -187,6 +217,247 @@ def crowd(url: str, server_pid: int, clients: int, plan: list[list[str]], verify
     return level
 
 
+# -- the upload phase: questions while a document is indexed ------------------------------------
+
+
+@dataclass
+class Upload:
+    """What the upload of one file through the Documents tab saw."""
+
+    name: str
+    size: int  # bytes
+    seconds: float = 0.0  # from sending the file until the event ended
+    status: str = ""  # the status line it ended with (tags stripped)
+    added: bool = False
+    updates: int = 0  # progress lines received meanwhile
+    stages: list[tuple[float, str]] = field(default_factory=list)  # (seconds in, stage) as each stage began
+    error: str = ""
+
+
+def upload_text(limit: int = UPLOAD_BYTES) -> tuple[str, int]:
+    """About ``limit`` bytes of plain English: SQuAD dev paragraphs joined with blank lines, under a title line;
+    returns the text and how many paragraphs it holds."""
+    parts = ["SQuAD v1.1 dev paragraphs"]
+    size = len(parts[0].encode())
+    for line in SQUAD_CORPUS.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        text = " ".join(json.loads(line)["text"].split())
+        size += len(text.encode()) + 2
+        if size > limit:
+            break
+        parts.append(text)
+    return "\n\n".join(parts) + "\n", len(parts) - 1
+
+
+def _plain(markup: str) -> str:
+    return " ".join(re.sub(r"<[^>]+>", " ", markup).split())
+
+
+def _first_output(message: dict) -> str:
+    """The first output (the status line) of a queue message, as text, whether sent whole or as a diff."""
+    data = (message.get("output") or {}).get("data") or [None]
+    first = data[0]
+    if isinstance(first, str):
+        return _plain(first)
+    strings = re.findall(r'"((?:[^"\\]|\\.)*)"', json.dumps(first)) if first is not None else []
+    strings = [json.loads(f'"{s}"') for s in strings if "<" in s or " " in s]
+    return _plain(strings[-1]) if strings else ""
+
+
+def upload_event(config: dict) -> int:
+    """The index of the upload event of the Documents tab's file box (``qa-upload``), as the page sends it; it is
+    private (hidden from gradio_client), so it is called over Gradio's queue routes like the page does."""
+    box = next(c["id"] for c in config["components"] if c.get("props", {}).get("elem_id") == "qa-upload")
+    return next(d["id"] for d in config["dependencies"] if [box, "upload"] in d["targets"])
+
+
+def upload_and_wait(url: str, path: Path) -> Upload:
+    """Send ``path`` to the app's upload event as the page does (``/gradio_api/upload``, then the event on the
+    queue) and follow the event until it ends or ``UPLOAD_TIMEOUT_S`` passes."""
+    outcome = Upload(path.name, path.stat().st_size)
+    began = time.perf_counter()
+    try:
+        with httpx.Client(base_url=url, timeout=httpx.Timeout(60, read=120)) as http:
+            fn_index = upload_event(http.get("config").json())
+            began = time.perf_counter()
+            with path.open("rb") as fh:
+                sent = http.post("gradio_api/upload", files={"files": (path.name, fh, "text/plain")})
+            sent.raise_for_status()
+            file = {"path": sent.json()[0], "orig_name": path.name, "meta": {"_type": "gradio.FileData"}}
+            session = uuid.uuid4().hex
+            body = {"data": [[file]], "fn_index": fn_index, "session_hash": session, "event_data": None}
+            http.post("gradio_api/queue/join", json=body).raise_for_status()
+            with http.stream("GET", "gradio_api/queue/data", params={"session_hash": session}) as stream:
+                for line in stream.iter_lines():
+                    if time.perf_counter() - began > UPLOAD_TIMEOUT_S:
+                        outcome.error = f"not indexed within {UPLOAD_TIMEOUT_S:.0f} s"
+                        break
+                    if not line.startswith("data:"):
+                        continue
+                    message = json.loads(line[5:])
+                    if message.get("msg") == "process_generating":
+                        outcome.updates += 1
+                        line = _first_output(message)
+                        stage = re.sub(r"[\d,]+ of [\d,]+ \(\d+%\)", "", line.split(". ")[0]).strip()
+                        if line.startswith("Indexing") and (not outcome.stages or outcome.stages[-1][1] != stage):
+                            outcome.stages.append((time.perf_counter() - began, stage))
+                    elif message.get("msg") == "process_completed":
+                        outcome.status = _first_output(message)
+                        if not message.get("success", False):
+                            outcome.error = f"the upload event failed: {json.dumps(message)[:300]}"
+                        break
+    except (httpx.HTTPError, OSError, ValueError, StopIteration) as exc:
+        outcome.error = f"{type(exc).__name__}: {exc}"[:300]
+    outcome.seconds = time.perf_counter() - began
+    outcome.added = not outcome.error and outcome.status.startswith(f"Added {path.name}")
+    if not outcome.error and not outcome.added:
+        outcome.error = f"the status line does not say it was added: {outcome.status[:200]}"
+    return outcome
+
+
+def ask_while(sessions: list[Client], server_pid: int, questions: list[str], during: Callable[[], object]) -> Level:
+    """Every session asks ``questions`` in a loop (each from its own place in the list), all starting together,
+    until ``during()`` (run meanwhile on this thread) returns; questions in flight then are finished and kept."""
+    level = Level(len(sessions))
+    lock = threading.Lock()
+    stop = threading.Event()
+    start = threading.Barrier(len(sessions) + 1)
+    limit = time.perf_counter() + UPLOAD_TIMEOUT_S + QUESTION_TIMEOUT_S  # the loops end even if ``during`` hangs
+
+    def ask_loop(n: int, client: Client) -> None:
+        start.wait()
+        j = n * len(questions) // len(sessions)
+        while not stop.is_set() and time.perf_counter() < limit:
+            q = questions[j % len(questions)]
+            j += 1
+            began = time.perf_counter()
+            try:
+                answer = client.submit(q, api_name="/ask").result(timeout=QUESTION_TIMEOUT_S)
+            except Exception as exc:  # counted and shown, never ends the run
+                with lock:
+                    level.errors.append(f"{q[:60]}: {type(exc).__name__}: {exc}"[:200])
+                continue
+            took = time.perf_counter() - began
+            with lock:
+                level.latencies.append(took)
+                level.answers.append((q, answer))
+
+    with ThreadPoolExecutor(max_workers=len(sessions)) as pool:
+        futures = [pool.submit(ask_loop, n, c) for n, c in enumerate(sessions)]
+        start.wait()
+        began, server, me = time.perf_counter(), cpu_seconds(server_pid), os.times()
+        try:
+            level.outcome = during()
+        finally:
+            stop.set()
+            for f in futures:
+                f.result()
+        level.seconds = time.perf_counter() - began
+        level.server_cpu = cpu_seconds(server_pid) - server
+        level.client_cpu = sum(os.times()[:2]) - sum(me[:2])
+    return level
+
+
+def one_by_one(client: Client, questions: list[str]) -> dict[str, str]:
+    """Every question once, one at a time: the answers the index gives when nothing else happens."""
+    return {q: client.submit(q, api_name="/ask").result(timeout=QUESTION_TIMEOUT_S) for q in questions}
+
+
+def upload_phase(args: argparse.Namespace, questions: list[str]) -> int:
+    """The ``--upload`` run (see the module's docstring); returns the exit status."""
+    extra = ["--concurrency", str(args.concurrency)] if args.concurrency else []
+    text, paragraphs = upload_text()
+    with tempfile.TemporaryDirectory(prefix="qa-load-upload-") as tmp:
+        corpus = Path(tmp) / "corpus"
+        shutil.copytree(args.corpus, corpus, symlinks=True)
+        upload_file = Path(tmp) / f"squad-dev-{uuid.uuid4().hex[:8]}.txt"
+        upload_file.write_text(text, encoding="utf-8")
+        process, url = start_app(corpus, Path(tmp) / "index", Path(tmp) / "feedback.jsonl", free_port(), extra)
+        sessions: list[Client] = []
+        try:
+            sessions = [Client(url, verbose=False, ssl_verify=args.verify_ssl) for _ in range(args.upload_clients)]
+            before = one_by_one(sessions[0], questions)  # also warms up the server's paths
+            without = ask_while(sessions, process.pid, questions, lambda: time.sleep(args.upload_seconds))
+            during = ask_while(sessions, process.pid, questions, lambda: upload_and_wait(url, upload_file))
+            after = one_by_one(sessions[0], questions)
+            added = (corpus / upload_file.name).is_file()
+        finally:
+            for client in sessions:
+                client.close()
+            process.terminate()
+            process.wait(timeout=30)
+
+    upload: Upload = during.outcome
+    without.changed = [q for q, a in without.answers if a != before[q]]
+    swapped = [q for q, a in during.answers if a != before[q] and a == after[q]]
+    during.changed = [q for q, a in during.answers if a != before[q] and a != after[q]]
+    print(
+        f"upload phase: {args.upload_clients} clients asking the {len(questions)} dev questions in a loop; "
+        f"{os.cpu_count()} cores, shared with other jobs (read the times as such)"
+    )
+    print(f"{'phase':<15} {HEADER}")
+    print(f"{'without upload':<15} {without.line()}")
+    print(f"{'during upload':<15} {during.line()}")
+    p95_without = percentile(sorted(without.latencies), 95) if without.latencies else float("nan")
+    p95_during = percentile(sorted(during.latencies), 95) if during.latencies else float("nan")
+    ratio = p95_during / p95_without
+    print(
+        f"p50 without / during upload: {percentile(sorted(without.latencies), 50) * 1000:.0f} / "
+        f"{percentile(sorted(during.latencies), 50) * 1000:.0f} ms; p95 without / during upload: "
+        f"{p95_without * 1000:.0f} / {p95_during * 1000:.0f} ms"
+    )
+    print(
+        f"p95 during / p95 without upload: {ratio:.2f} "
+        f"({'met' if ratio <= TARGET_UPLOAD_RATIO else 'MISSED'} <= {TARGET_UPLOAD_RATIO:.0f})"
+    )
+    print(
+        f"upload: {upload.name}, {upload.size:,} bytes ({paragraphs} SQuAD dev paragraphs), indexed in "
+        f"{upload.seconds:.1f} s with {upload.updates} progress updates; "
+        f"status: {upload.status or '-'}; file in the corpus copy: {'yes' if added else 'NO'}"
+    )
+    print("  stages began at: " + "; ".join(f"{at:.1f} s {stage}" for at, stage in upload.stages))
+    if upload.error:
+        print(f"  upload FAILED: {upload.error}")
+    print(
+        f"answers during the upload: {len(during.answers)}; equal to the answers without it: "
+        f"{len(during.answers) - len(swapped) - len(during.changed)}; changed as the new index answers "
+        f"(after the swap): {len(swapped)}; changed otherwise: {len(during.changed)}"
+    )
+    differs = [q for q in questions if after[q] != before[q]]
+    print(f"questions the new document changed (asked one by one before and after it): {len(differs)}")
+    for q in differs[:10]:
+        print(f"  new answer: {q[:70]} -> {after[q][:100]!r} (was {before[q][:100]!r})")
+    for name, level in (("without upload", without), ("during upload", during)):
+        for problem in level.errors[:5] + [f"changed answer: {q}" for q in sorted(set(level.changed))[:5]]:
+            print(f"  {name}: {problem}")
+    if args.json:
+        figures = {
+            "clients": args.upload_clients,
+            "upload_bytes": upload.size,
+            "upload_seconds": upload.seconds,
+            "upload_added": upload.added,
+            "phases": {
+                name: {
+                    "questions": lv.asked,
+                    "qps": lv.asked / lv.seconds,
+                    "p50_ms": percentile(sorted(lv.latencies), 50) * 1000 if lv.latencies else None,
+                    "p95_ms": percentile(sorted(lv.latencies), 95) * 1000 if lv.latencies else None,
+                    "max_ms": max(lv.latencies) * 1000 if lv.latencies else None,
+                    "errors": len(lv.errors),
+                    "changed": len(lv.changed),
+                }
+                for name, lv in (("without", without), ("during", during))
+            },
+            "p95_ratio": ratio,
+            "changed_after_swap": len(swapped),
+            "changed_by_new_document": len(differs),
+        }
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    failed = upload.error or not added or any(lv.errors or lv.changed for lv in (without, during))
+    return 1 if failed else 0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Drive the real app with crowds of API clients.")
     parser.add_argument("--clients", type=int, nargs="+", default=[20, 50], help="Crowd sizes after the one client.")
@@ -198,8 +469,23 @@ def main() -> None:
     parser.add_argument(
         "--verify-ssl", action="store_true", help="Clients check certificates as gradio_client does by default."
     )
+    parser.add_argument(
+        "--upload", action="store_true", help="Run the upload phase instead: questions while a file is indexed."
+    )
+    parser.add_argument("--upload-clients", type=int, default=10, help="Clients asking in the upload phase.")
+    parser.add_argument(
+        "--upload-seconds", type=float, default=30.0, help="How long they ask without an upload, first."
+    )
     args = parser.parse_args()
     questions = [json.loads(line)["question"] for line in QUESTIONS.read_text().splitlines() if line.strip()]
+    if args.upload:
+        if args.index:
+            parser.error("--upload indexes into a fresh temporary index: leave out --index")
+        if not args.corpus.is_dir():
+            parser.error("--upload needs a corpus folder (the upload is saved into a copy of it)")
+        if args.upload_clients < 1 or not 0 < args.upload_seconds <= UPLOAD_TIMEOUT_S:
+            parser.error(f"--upload-clients must be >= 1 and --upload-seconds in (0, {UPLOAD_TIMEOUT_S:.0f}]")
+        sys.exit(upload_phase(args, questions))
     extra = ["--concurrency", str(args.concurrency)] if args.concurrency else []
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -38,6 +38,7 @@ T = TypeVar("T")
 Undo = Callable[[], None]
 
 TRASH_RECORD = ".removed.json"  # a dot name: never a document (uploads refuse them, the corpus skips them)
+BUILD_NICENESS = 10  # added to a background build's nice value, so that questions asked meanwhile come first
 SHOWN_NAME_CHARS = 120  # a name longer than this is cut in messages
 _TRASH_ID = re.compile(r"\d{8}T\d{12}-[0-9a-f]{4}")  # removal time to the microsecond, so ids sort by it
 
@@ -177,6 +178,20 @@ class DocumentFolder:
         return TrashItem(folder.name, name, Path(name).stem, f"{removed:%Y-%m-%d %H:%M:%S}")
 
 
+def _lower_priority() -> None:
+    """Let questions come first: the calling thread, and only it, runs at a lower CPU priority.
+
+    On Linux a thread has its own nice value (``setpriority`` with its thread id);
+    a build's embedding and tagging run on this thread, one torch thread wide.
+    Elsewhere, or where it is refused, nothing changes.
+    """
+    try:
+        me = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, me, min(19, os.getpriority(os.PRIO_PROCESS, me) + BUILD_NICENESS))
+    except (AttributeError, OSError):
+        pass
+
+
 class BackgroundJob(Generic[T]):
     """``work(progress)`` run on a thread of its own, its latest ``(stage, done, total)`` kept for watchers.
 
@@ -196,6 +211,7 @@ class BackgroundJob(Generic[T]):
         self.stage, self.done, self.total = stage, done, total
 
     def _run(self, work: Callable[[Callable[[str, int, int], None]], T]) -> None:
+        _lower_priority()
         try:
             self._result = work(self._progress)
         except BaseException as exc:  # handed to whoever asks for the result

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import shutil
 import threading
 import uuid
@@ -334,3 +335,13 @@ def test_a_question_in_another_language_is_declined_with_the_message(chat_app, f
     with pytest.raises(gr.Error, match="English questions only"):
         chat_app.ask_api(question)
     assert IWAYA_DOC in cited(fake_assistant.ask(IWAYA_QUESTION))  # English is still answered
+
+
+@pytest.mark.skipif(not hasattr(os, "setpriority"), reason="per-thread nice values are a Linux feature")
+def test_a_background_build_runs_below_the_questions_priority():
+    from qa.documents import BUILD_NICENESS, BackgroundJob
+
+    here = os.getpriority(os.PRIO_PROCESS, 0)
+    job = BackgroundJob(lambda progress: os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+    assert job.result() == min(19, here + BUILD_NICENESS)
+    assert os.getpriority(os.PRIO_PROCESS, 0) == here  # the rest of the process is untouched

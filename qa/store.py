@@ -17,7 +17,7 @@ A build writes a new folder next to the live one and only then points
 loadable. A replaced build is deleted only once no loader can still be reading
 it (``_prune``). No pickle: JSON, JSON Lines and FAISS's own format only.
 
-Every file is checked as it is read (types, offsets into the documents, vector
+Every file is checked as it is read (``qa.index_files``: types, offsets into the documents, vector
 counts); one that is missing, truncated or garbled raises ``IndexDamaged``, a
 single line naming the file, and ``build`` (so ``qa index`` and the app's start)
 then rebuilds the index from the corpus.
@@ -44,13 +44,24 @@ from qa.bm25_index import BM25Index
 from qa.chunking import ChunkSettings, chunk_document, embedding_text
 from qa.errors import CorpusError, IndexDamaged, IndexMismatch, IndexMissing
 from qa.faiss_index import FaissIndex
+from qa.index_files import (
+    CHUNK_FIELDS,
+    DOCUMENT_FIELDS,
+    SCHEMA_VERSION,
+    SENTENCE_FIELDS,
+    current_build,
+    damaged,
+    problem,
+    read_manifest,
+    read_records,
+    read_vectors,
+)
 from qa.records import Chunk, Document, DocumentEntry, Entity, Manifest, ModelInfo, Sentence
 from qa.stages import Embedder, EntityTagger, KeywordIndex, VectorIndex
 from qa.text import normalize, terms
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 4  # 2: sentence spans start after list bullets; 3: long sentences cut at clauses; 4: entities
 BuildProgress = Callable[[str, int, int], None]  # (stage, done, total)
 T = TypeVar("T")
 
@@ -60,19 +71,6 @@ T = TypeVar("T")
 KEEP_BUILDS = 2
 GRACE_SECONDS = 120.0
 LOAD_ATTEMPTS = 3
-_FAISS_HEADER = 4096  # bytes a flat FAISS file holds besides its vectors (about 50), with room to spare
-_REPAIR = "run `qa index` to rebuild the index from the corpus"
-
-# The fields of each record an index file holds, and their JSON types: anything else is a damaged file.
-_MAYBE_STR = (str, type(None))
-_MANIFEST = dict(schema_version=int, model=dict, chunking=dict, fingerprint=str, created=str, counts=dict)
-_MANIFEST |= dict(documents=dict, entities=str)
-_MODEL = {"name": str, "dimension": int, "max_tokens": int}
-_ENTRY = {"hash": str, "title": str, "date": _MAYBE_STR, "chunks": int}
-_DOCUMENT = dict(doc=str, title=str, date=_MAYBE_STR, text=str, segments=list, content_hash=str)
-_CHUNK = {"id": str, "doc": str, "start": int, "end": int, "text": str}
-_SENTENCE = {"doc": str, "start": int, "end": int}
-_KINDS = {str: "a string", int: "an integer", dict: "an object", list: "a list", type(None): "null"}
 
 
 @dataclass
@@ -125,40 +123,6 @@ def corpus_fingerprint(hashes: dict[str, str]) -> str:
     return hashlib.sha256(json.dumps(sorted(hashes.items())).encode()).hexdigest()[:16]
 
 
-def current_build(index_dir: Path) -> Path | None:
-    """The live build named by ``CURRENT``; None when nothing was built yet."""
-    pointer = index_dir / "CURRENT"
-    try:
-        name = pointer.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as exc:
-        raise _damaged(pointer, _why(exc)) from None
-    if not name or "/" in name or name.startswith("."):
-        raise _damaged(pointer, f"{name[:40]!r} is not the name of a build")
-    return index_dir / "builds" / name
-
-
-def read_manifest(path: Path) -> Manifest:
-    """The manifest at ``path``: ``IndexMismatch`` when it is of another schema, ``IndexDamaged`` when it
-    cannot be read."""
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise _damaged(path, _why(exc)) from None
-    version = raw.get("schema_version") if isinstance(raw, dict) else None
-    if isinstance(version, int) and version != SCHEMA_VERSION:
-        raise IndexMismatch(f"index schema {version} is not {SCHEMA_VERSION}: rebuild it with `qa index --rebuild`")
-    try:
-        _check_fields(raw, _MANIFEST, "manifest")
-        _check_fields(raw["model"], _MODEL, "model")
-        for doc, entry in raw["documents"].items():
-            _check_fields(entry, _ENTRY, f"documents[{json.dumps(doc, ensure_ascii=False)}]")
-        return Manifest.from_dict(raw)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise _damaged(path, _why(exc)) from None
-
-
 def check(manifest: Manifest, embedder: Embedder, settings: ChunkSettings, tagger: EntityTagger | None = None) -> None:
     """Raise ``IndexMismatch`` when the index cannot serve this embedder, chunking and tagger."""
     model = manifest.model
@@ -208,20 +172,20 @@ def load(
 def _load_build(build: Path, embedder: Embedder, settings: ChunkSettings, tagger: EntityTagger | None) -> IndexData:
     manifest = read_manifest(build / "manifest.json")
     check(manifest, embedder, settings, tagger)
-    documents = {d.doc: d for d in _read_records(build / "documents.jsonl", _DOCUMENT, Document.from_dict)}
+    documents = {d.doc: d for d in read_records(build / "documents.jsonl", DOCUMENT_FIELDS, Document.from_dict)}
     if documents.keys() != manifest.documents.keys():
-        raise _damaged(build / "documents.jsonl", "its documents are not those of manifest.json")
-    chunks = _read_records(build / "chunks.jsonl", _CHUNK, Chunk.from_dict)
+        raise damaged(build / "documents.jsonl", "its documents are not those of manifest.json")
+    chunks = read_records(build / "chunks.jsonl", CHUNK_FIELDS, Chunk.from_dict)
     for line, c in enumerate(chunks, 1):
         if c.doc not in documents or documents[c.doc].text[c.start : c.end] != c.text:
-            raise _damaged(build / "chunks.jsonl", f"line {line} is not a passage of documents.jsonl")
-    sentences = _read_records(build / "sentences.jsonl", _SENTENCE, Sentence.from_dict)
+            raise damaged(build / "chunks.jsonl", f"line {line} is not a passage of documents.jsonl")
+    sentences = read_records(build / "sentences.jsonl", SENTENCE_FIELDS, Sentence.from_dict)
     for line, s in enumerate(sentences, 1):
         if s.doc not in documents or not 0 <= s.start <= s.end <= len(documents[s.doc].text):
-            raise _damaged(build / "sentences.jsonl", f"line {line} is not a span of documents.jsonl")
+            raise damaged(build / "sentences.jsonl", f"line {line} is not a span of documents.jsonl")
     dimension = manifest.model.dimension
-    chunk_index = _read_vectors(build / "chunks.faiss", len(chunks), dimension)
-    sentence_index = _read_vectors(build / "sentences.faiss", len(sentences), dimension)
+    chunk_index = read_vectors(build / "chunks.faiss", len(chunks), dimension)
+    sentence_index = read_vectors(build / "sentences.faiss", len(sentences), dimension)
     keyword_index = BM25Index([terms(embedding_text(documents[c.doc].title, c.text)) for c in chunks])
     return IndexData(
         path=build,
@@ -261,7 +225,7 @@ def build(
                 previous = load(index_dir, embedder, settings, tagger)
             except IndexMismatch as exc:  # another model or schema, or a damaged file: embed everything again
                 log.warning("rebuilding from scratch: %s", exc)
-                report.rebuilt = _problem(exc)
+                report.rebuilt = problem(exc)
             except IndexMissing:
                 pass
         kept_docs = previous.documents if previous else {}
@@ -444,93 +408,12 @@ def _stack(rows: list[np.ndarray | None], dimension: int) -> np.ndarray:
     return np.vstack(rows).astype(np.float32)
 
 
-def _read_vectors(path: Path, rows: int, dimension: int) -> FaissIndex:
-    """The vectors at ``path``, which must be ``rows`` of ``dimension`` floats (checked before FAISS reads it)."""
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise _damaged(path, _why(exc)) from None
-    need = 4 * rows * dimension
-    if not need <= size <= need + _FAISS_HEADER:
-        raise _damaged(path, f"{size:,} bytes where {rows:,} vectors take {need:,}; truncated or of another build")
-    try:
-        index = FaissIndex.load(path)
-    except (RuntimeError, ValueError, OSError, MemoryError):
-        raise _damaged(path, "not a FAISS index file") from None
-    if len(index) != rows or index.dimension != dimension:
-        raise _damaged(path, f"{len(index)} vectors of {index.dimension} dimensions, not {rows} of {dimension}")
-    return index
-
-
-def _read_records(path: Path, fields: dict[str, type | tuple[type, ...]], make: Callable[[dict], T]) -> list[T]:
-    """The records of a JSON Lines file of the build; ``IndexDamaged`` naming the file and line otherwise."""
-    records, number = [], 0
-    try:
-        with open(path, encoding="utf-8") as fh:
-            for number, line in enumerate(fh, 1):  # noqa: B007 (the error names the line)
-                if line.strip():
-                    record = json.loads(line)
-                    _check_fields(record, fields)
-                    records.append(make(record))
-    except OSError as exc:
-        raise _damaged(path, _why(exc)) from None
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise _damaged(path, f"line {number}: {_why(exc)}") from None
-    return records
-
-
-def _check_fields(record: object, fields: dict[str, type | tuple[type, ...]], where: str = "record") -> None:
-    """``ValueError`` naming the first field of ``record`` that is missing or of the wrong type."""
-    if not isinstance(record, dict):
-        raise ValueError(f"{where} is not a JSON object")
-    for key, kind in fields.items():
-        if key not in record:
-            raise ValueError(f'{where} has no "{key}"')
-        value = record[key]
-        if not isinstance(value, kind) or isinstance(value, bool) and kind is int:
-            expected = " or ".join(_KINDS[k] for k in (kind if isinstance(kind, tuple) else (kind,)))
-            raise ValueError(f'{where} "{key}" is {json.dumps(value)[:24]}, not {expected}')
-
-
-def _damaged(path: Path, reason: str) -> IndexDamaged:
-    return IndexDamaged(f"{path} cannot be read ({reason}): {_REPAIR}")
-
-
-def _why(exc: Exception) -> str:
-    """A short reason for a read error: no traceback, no FAISS internals."""
-    if isinstance(exc, FileNotFoundError):
-        return "missing"
-    if isinstance(exc, OSError):
-        return exc.strerror or type(exc).__name__
-    if isinstance(exc, UnicodeDecodeError):
-        return "not UTF-8 text"
-    if isinstance(exc, json.JSONDecodeError):
-        where = f"line {exc.lineno} column {exc.colno}" if exc.lineno > 1 else f"column {exc.colno}"
-        return f"bad JSON at {where}: {exc.msg}"
-    if isinstance(exc, KeyError):
-        return f"no {exc}"
-    return str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
-
-
-def _problem(exc: Exception) -> str:
-    """An index error's message without what to do about it (for a report that has done it)."""
-    message = str(exc)
-    for advice in (f": {_REPAIR}", ": rebuild it with `qa index --rebuild`"):
-        message = message.removesuffix(advice)
-    return message
-
-
 def _write_jsonl(path: Path, records: Iterable[dict]) -> None:
     with open(path, "w", encoding="utf-8") as fh:
         for rec in records:
             fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
         fh.flush()
         os.fsync(fh.fileno())
-
-
-def _read_jsonl(path: Path) -> list[dict]:
-    with open(path, encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
 
 
 def _fsync_dir(path: Path) -> None:

@@ -232,7 +232,7 @@ def test_a_build_deleted_while_it_is_read_is_read_again_from_current(fake_assist
     fake_assistant.refresh()
     live, builds = current_build(index), index / "builds"
     older = next(p for p in builds.iterdir() if p != live)
-    real_read = store._read_vectors
+    real_read = store.read_vectors
     calls = []
 
     def racing_read(path, rows, dimension):  # another process swaps CURRENT back and prunes the live build
@@ -242,7 +242,7 @@ def test_a_build_deleted_while_it_is_read_is_read_again_from_current(fake_assist
             shutil.rmtree(live)
         return real_read(path, rows, dimension)
 
-    monkeypatch.setattr("qa.store._read_vectors", racing_read)
+    monkeypatch.setattr("qa.store.read_vectors", racing_read)
     data = load(index, HashEmbedder(), ChunkSettings(), NoTagger())
     assert data.path == older and calls
 

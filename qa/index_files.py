@@ -1,0 +1,144 @@
+"""Reading an index build's files, each checked as it is read.
+
+Every reader returns records or vectors, or raises ``IndexDamaged``: one line
+that names the file (and line), says what is wrong with it, and what to do.
+``qa.store`` builds and loads indexes with these; nothing here writes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from qa.errors import IndexDamaged, IndexMismatch
+from qa.faiss_index import FaissIndex
+from qa.records import Manifest
+
+T = TypeVar("T")
+
+SCHEMA_VERSION = 4  # 2: sentence spans start after list bullets; 3: long sentences cut at clauses; 4: entities
+FAISS_HEADER = 4096  # bytes a flat FAISS file holds besides its vectors (about 50), with room to spare
+REPAIR = "run `qa index` to rebuild the index from the corpus"
+
+# The fields of each record an index file holds, and their JSON types: anything else is a damaged file.
+_MAYBE_STR = (str, type(None))
+MANIFEST_FIELDS = dict(schema_version=int, model=dict, chunking=dict, fingerprint=str, created=str, counts=dict)
+MANIFEST_FIELDS |= dict(documents=dict, entities=str)
+MODEL_FIELDS = {"name": str, "dimension": int, "max_tokens": int}
+ENTRY_FIELDS = {"hash": str, "title": str, "date": _MAYBE_STR, "chunks": int}
+DOCUMENT_FIELDS = dict(doc=str, title=str, date=_MAYBE_STR, text=str, segments=list, content_hash=str)
+CHUNK_FIELDS = {"id": str, "doc": str, "start": int, "end": int, "text": str}
+SENTENCE_FIELDS = {"doc": str, "start": int, "end": int}
+_KINDS = {str: "a string", int: "an integer", dict: "an object", list: "a list", type(None): "null"}
+
+
+def current_build(index_dir: Path) -> Path | None:
+    """The live build named by ``CURRENT``; None when nothing was built yet."""
+    pointer = index_dir / "CURRENT"
+    try:
+        name = pointer.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise damaged(pointer, why(exc)) from None
+    if not name or "/" in name or name.startswith("."):
+        raise damaged(pointer, f"{name[:40]!r} is not the name of a build")
+    return index_dir / "builds" / name
+
+
+def read_manifest(path: Path) -> Manifest:
+    """The manifest at ``path``: ``IndexMismatch`` when it is of another schema, ``IndexDamaged`` when it
+    cannot be read."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise damaged(path, why(exc)) from None
+    version = raw.get("schema_version") if isinstance(raw, dict) else None
+    if isinstance(version, int) and version != SCHEMA_VERSION:
+        raise IndexMismatch(f"index schema {version} is not {SCHEMA_VERSION}: rebuild it with `qa index --rebuild`")
+    try:
+        check_fields(raw, MANIFEST_FIELDS, "manifest")
+        check_fields(raw["model"], MODEL_FIELDS, "model")
+        for doc, entry in raw["documents"].items():
+            check_fields(entry, ENTRY_FIELDS, f"documents[{json.dumps(doc, ensure_ascii=False)}]")
+        return Manifest.from_dict(raw)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise damaged(path, why(exc)) from None
+
+
+def read_vectors(path: Path, rows: int, dimension: int) -> FaissIndex:
+    """The vectors at ``path``, which must be ``rows`` of ``dimension`` floats (checked before FAISS reads it)."""
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise damaged(path, why(exc)) from None
+    need = 4 * rows * dimension
+    if not need <= size <= need + FAISS_HEADER:
+        raise damaged(path, f"{size:,} bytes where {rows:,} vectors take {need:,}; truncated or of another build")
+    try:
+        index = FaissIndex.load(path)
+    except (RuntimeError, ValueError, OSError, MemoryError):
+        raise damaged(path, "not a FAISS index file") from None
+    if len(index) != rows or index.dimension != dimension:
+        raise damaged(path, f"{len(index)} vectors of {index.dimension} dimensions, not {rows} of {dimension}")
+    return index
+
+
+def read_records(path: Path, fields: dict[str, type | tuple[type, ...]], make: Callable[[dict], T]) -> list[T]:
+    """The records of a JSON Lines file of the build; ``IndexDamaged`` naming the file and line otherwise."""
+    records, number = [], 0
+    try:
+        with open(path, encoding="utf-8") as fh:
+            for number, line in enumerate(fh, 1):  # noqa: B007 (the error names the line)
+                if line.strip():
+                    record = json.loads(line)
+                    check_fields(record, fields)
+                    records.append(make(record))
+    except OSError as exc:
+        raise damaged(path, why(exc)) from None
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise damaged(path, f"line {number}: {why(exc)}") from None
+    return records
+
+
+def check_fields(record: object, fields: dict[str, type | tuple[type, ...]], where: str = "record") -> None:
+    """``ValueError`` naming the first field of ``record`` that is missing or of the wrong type."""
+    if not isinstance(record, dict):
+        raise ValueError(f"{where} is not a JSON object")
+    for key, kind in fields.items():
+        if key not in record:
+            raise ValueError(f'{where} has no "{key}"')
+        value = record[key]
+        if not isinstance(value, kind) or isinstance(value, bool) and kind is int:
+            expected = " or ".join(_KINDS[k] for k in (kind if isinstance(kind, tuple) else (kind,)))
+            raise ValueError(f'{where} "{key}" is {json.dumps(value)[:24]}, not {expected}')
+
+
+def damaged(path: Path, reason: str) -> IndexDamaged:
+    return IndexDamaged(f"{path} cannot be read ({reason}): {REPAIR}")
+
+
+def why(exc: Exception) -> str:
+    """A short reason for a read error: no traceback, no FAISS internals."""
+    if isinstance(exc, FileNotFoundError):
+        return "missing"
+    if isinstance(exc, OSError):
+        return exc.strerror or type(exc).__name__
+    if isinstance(exc, UnicodeDecodeError):
+        return "not UTF-8 text"
+    if isinstance(exc, json.JSONDecodeError):
+        where = f"line {exc.lineno} column {exc.colno}" if exc.lineno > 1 else f"column {exc.colno}"
+        return f"bad JSON at {where}: {exc.msg}"
+    if isinstance(exc, KeyError):
+        return f"no {exc}"
+    return str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def problem(exc: Exception) -> str:
+    """An index error's message without what to do about it (for a report that has done it)."""
+    message = str(exc)
+    for advice in (f": {REPAIR}", ": rebuild it with `qa index --rebuild`"):
+        message = message.removesuffix(advice)
+    return message

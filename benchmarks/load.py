@@ -99,6 +99,20 @@ class Level:
     seconds: float = 0.0
     outcome: object = None  # what ran meanwhile returned (the upload phase)
 
+    def ask(self, lock: threading.Lock, question: str, call: Callable[[str], str]) -> None:
+        """Time ``call(question)`` (one question through the app) and keep its answer, or the error it raised."""
+        began = time.perf_counter()
+        try:
+            answer = call(question)
+        except Exception as exc:  # counted and shown, never ends the run
+            with lock:
+                self.errors.append(f"{question[:60]}: {type(exc).__name__}: {exc}"[:200])
+            return
+        took = time.perf_counter() - began
+        with lock:
+            self.latencies.append(took)
+            self.answers.append((question, answer))
+
     @property
     def asked(self) -> int:
         return len(self.latencies) + len(self.errors)
@@ -191,17 +205,7 @@ def crowd(url: str, server_pid: int, clients: int, plan: list[list[str]], verify
     def ask_all(client: Client, questions: list[str]) -> None:
         start.wait()
         for q in questions:
-            began = time.perf_counter()
-            try:
-                answer = client.predict(q, api_name="/ask")
-            except Exception as exc:  # counted and shown, never ends the run
-                with lock:
-                    level.errors.append(f"{q[:60]}: {type(exc).__name__}: {exc}"[:200])
-                continue
-            took = time.perf_counter() - began
-            with lock:
-                level.latencies.append(took)
-                level.answers.append((q, answer))
+            level.ask(lock, q, lambda question: client.predict(question, api_name="/ask"))
 
     with ThreadPoolExecutor(max_workers=clients) as pool:
         futures = [pool.submit(ask_all, c, qs) for c, qs in zip(sessions, plan)]
@@ -331,17 +335,7 @@ def ask_while(sessions: list[Client], server_pid: int, questions: list[str], dur
         while not stop.is_set() and time.perf_counter() < limit:
             q = questions[j % len(questions)]
             j += 1
-            began = time.perf_counter()
-            try:
-                answer = client.submit(q, api_name="/ask").result(timeout=QUESTION_TIMEOUT_S)
-            except Exception as exc:  # counted and shown, never ends the run
-                with lock:
-                    level.errors.append(f"{q[:60]}: {type(exc).__name__}: {exc}"[:200])
-                continue
-            took = time.perf_counter() - began
-            with lock:
-                level.latencies.append(took)
-                level.answers.append((q, answer))
+            level.ask(lock, q, lambda question: client.submit(question, api_name="/ask").result(QUESTION_TIMEOUT_S))
 
     with ThreadPoolExecutor(max_workers=len(sessions)) as pool:
         futures = [pool.submit(ask_loop, n, c) for n, c in enumerate(sessions)]

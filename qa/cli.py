@@ -20,7 +20,7 @@ import click
 from qa.accounts import READER, ROLES, Accounts, add_account, is_loopback, require_safe_host
 from qa.assistant import DEFAULT_CORPUS, DEFAULT_INDEX, SCORERS, Assistant
 from qa.errors import UserError
-from qa.eval import SETTINGS, cached_index, compare, load_questions, run_eval
+from qa.eval import SETTINGS, cached_index, compare, load_questions, run_eval, runs_beside
 from qa.eval.report import compare_markdown, summary_text
 from qa.feedback import DEFAULT_FEEDBACK
 from qa.logs import configure_logging
@@ -97,7 +97,7 @@ def runs_option(f):
 
 def runs_folder(runs_dir: Path | None, index_dir: Path) -> Path:
     """``--runs``, or the ``runs`` folder beside the index (the project's runs/ for the project's index/)."""
-    return runs_dir if runs_dir is not None else index_dir.parent / "runs"
+    return runs_dir if runs_dir is not None else runs_beside(index_dir)
 
 
 def retrieval_options(f):

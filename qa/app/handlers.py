@@ -28,7 +28,7 @@ from qa.app.auth import require_editor
 from qa.assistant import PROJECT, Assistant
 from qa.documents import BackgroundJob, DocumentExists, shown_name
 from qa.errors import FeedbackError, QuestionError, QuestionFileError, UnknownDocument, UserError
-from qa.eval import RESULTS, SUMMARY, load_questions, run_eval
+from qa.eval import RESULTS, SUMMARY, load_questions, run_eval, runs_beside
 from qa.eval.metrics import is_miss, miss_kind, read_results
 from qa.eval.report import HEADLINE
 from qa.feedback import append_feedback
@@ -178,7 +178,7 @@ class ChatApp:
 
     @property
     def runs_dir(self) -> Path:
-        return self._runs_dir or Path(self.assistant.index_dir).parent / "runs"
+        return self._runs_dir or runs_beside(self.assistant.index_dir)
 
     # -- chat ---------------------------------------------------------------------------------
 

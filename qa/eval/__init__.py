@@ -18,7 +18,7 @@ from qa.eval.compare import compare
 from qa.eval.metrics import DEPTH, KS, Metrics, Result, read_results
 from qa.eval.questions import Question, QuestionSet, Split, load_questions, load_split
 from qa.eval.records import RESULTS, SETTINGS, SUMMARY, Change, Comparison, RunSettings, Summary
-from qa.eval.run import DEFAULT_RUNS, cached_index, run_eval
+from qa.eval.run import DEFAULT_RUNS, cached_index, run_eval, runs_beside
 
 __all__ = [
     "DEFAULT_RUNS",
@@ -42,4 +42,5 @@ __all__ = [
     "load_split",
     "read_results",
     "run_eval",
+    "runs_beside",
 ]

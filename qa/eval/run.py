@@ -37,7 +37,13 @@ from qa.records import Answer, Turn
 
 log = logging.getLogger(__name__)
 
-DEFAULT_RUNS = DEFAULT_INDEX.parent / "runs"
+
+def runs_beside(index_dir: Path | str) -> Path:
+    """Where evaluation runs go unless told: a ``runs`` folder beside the index folder."""
+    return Path(index_dir).parent / "runs"
+
+
+DEFAULT_RUNS = runs_beside(DEFAULT_INDEX)
 ProgressCallback = Callable[[int, int], None]  # (questions done, total)
 _PACKAGES = ("qa-offline", "sentence-transformers", "transformers", "torch", "faiss-cpu", "bm25s", "numpy")
 Gold = tuple[tuple[GoldSpan, ...], tuple[str, ...]]  # a question's resolved evidence, and what could not be found

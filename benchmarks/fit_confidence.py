@@ -68,7 +68,7 @@ def rows_for(assistant: Assistant, scorer: VerifiedScorer, record: dict) -> tupl
     top = scorer.preselect.score(search.query, pool, candidates)[: scorer.candidates]
     if not top:
         return np.zeros((0, len(FEATURES))), np.zeros(0)
-    x = scorer.features(search.query, pool, top)
+    x, _ = scorer.features(search.query, pool, top)
     y = np.array([any(contains(s.candidate.text, a) for a in record["answers"]) for s in top], dtype=np.float64)
     return x, y
 

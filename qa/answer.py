@@ -10,6 +10,7 @@ declines and lists the closest passages with their best sentence marked.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 
 from qa.phrases import extract_short
@@ -17,6 +18,7 @@ from qa.query import Query
 from qa.records import Answer, Chunk, Citation, Document, Hit
 from qa.scoring import Weights
 from qa.stages import Candidate, Scored
+from qa.text import normalize
 
 NOT_IN_DOCUMENTS = "The documents don't say"
 ECHO_CHARS = 200  # characters of a declined question quoted back; a pasted page is not repeated whole
@@ -75,7 +77,7 @@ class ExtractiveAnswerer:
                 citations.append(_citation(n, c.hit.chunk, c.start, c.end, documents))
             parts.append(f"{_flat(c.text)} [{n}]")
         texts = [_flat(s.candidate.text) for s in chosen]
-        short = extract_short(
+        short = next((p for p in map(_marked_phrase, [scored[0], *chosen]) if p), None) or extract_short(
             query.question, texts, [_entity_spans(s.candidate, t, query.labels) for s, t in zip(chosen, texts)]
         )
         return Answer(
@@ -196,6 +198,16 @@ def _entity_spans(c: Candidate, flat: str, labels: frozenset[str]) -> list[tuple
             if name and at >= 0:
                 out.append((at, at + len(name)))
     return out
+
+
+def _marked_phrase(s: Scored) -> str | None:
+    """The scorer's answer phrase as the sentence spells it (the scorer read normalised text)."""
+    if not s.short:
+        return None
+    words = s.short.split()
+    pattern = r"\s+".join(re.escape(w) for w in words)
+    found = re.search(pattern, normalize(_flat(s.candidate.text)), re.IGNORECASE)
+    return found.group() if found else None
 
 
 def _flat(text: str) -> str:

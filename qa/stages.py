@@ -112,6 +112,7 @@ class Scored:
     score: float  # for ranking candidates of one question
     confidence: float  # for deciding whether to answer at all
     typed: bool  # holds a phrase of the kind the question asks for
+    short: str | None = None  # the phrase of it that answers the question, when the scorer can tell
 
     @property
     def doc(self) -> str:

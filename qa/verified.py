@@ -82,19 +82,23 @@ class VerifiedScorer:
         top, rest = first[: self.candidates], first[self.candidates :]
         if not top:
             return []
-        x = self.features(query, hits, top)
+        x, phrases = self.features(query, hits, top)
         p = self.calibrator.probability(x)
-        scored = [Scored(s.candidate, float(pi), float(pi), s.typed) for s, pi in zip(top, p)]
+        scored = [Scored(s.candidate, float(pi), float(pi), s.typed, ph) for s, pi, ph in zip(top, p, phrases)]
         scored.sort(key=lambda s: -s.score)
         # The rest keep their hand-set order below every verified sentence.
         return scored + [Scored(s.candidate, -1.0 + 1e-6 * s.score, 0.0, s.typed) for s in rest]
 
-    def features(self, query: Query, hits: Sequence[Hit], top: Sequence[Scored]) -> np.ndarray:
-        """One row of ``FEATURES`` per preselected sentence, in the given order."""
+    def features(
+        self, query: Query, hits: Sequence[Hit], top: Sequence[Scored]
+    ) -> tuple[np.ndarray, tuple[str | None, ...]]:
+        """One row of ``FEATURES`` per preselected sentence, in the given order, and the answer
+        phrase the verifier marks in each sentence."""
         cs = [s.candidate for s in top]
-        logits = self.verifier.logits(
+        reading = self.verifier.read(
             query.question, [(c.document.title, c.neighbours[0], c.text, c.neighbours[1]) for c in cs]
         )
+        logits = reading.logits
         wanted = query.labels
         asked = content_terms(query.question)
         names = question_names(query.question)
@@ -116,7 +120,7 @@ class VerifiedScorer:
                     float(i),
                 ]
             )
-        return np.asarray(rows, dtype=np.float64)
+        return np.asarray(rows, dtype=np.float64), reading.phrases
 
 
 def content_terms(question: str) -> frozenset[str]:

@@ -21,6 +21,7 @@ import os
 import tempfile
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -36,10 +37,19 @@ MAX_TOKENS = 128  # question + context word pieces; verifier_input clips words s
 PREV_WORDS = 12  # the end of the previous sentence: enough to resolve "he", "it", "the city"
 NEXT_WORDS = 10  # the start of the next sentence
 SENTENCE_WORDS = 56  # a longer candidate is cut: its answer is nearly always early enough
-EXPORT_RECIPE = "opset17-int8-per-channel-matmul"  # part of the export's cache key: change it with export_onnx
+EXPORT_RECIPE = "opset17-int8-per-channel-matmul-spans"  # part of the export's cache key: change it with export_onnx
+MAX_SPAN_PIECES = 16  # longest short answer, in word pieces
 SMALL_BATCH = 32  # up to this many pairs torch runs on one thread (less contention with the app)
 
 Context = tuple[str, str, str, str]  # (title, previous sentence, candidate sentence, next sentence)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What the verifier made of a question's candidates, one entry per candidate."""
+
+    logits: np.ndarray  # higher = more likely to answer the question
+    phrases: tuple[str | None, ...]  # the answer phrase it marks in the candidate (normalised text), if any
 
 
 def _clip(text: str, words: int, keep_end: bool = False) -> str:
@@ -89,21 +99,36 @@ def candidate_mask(input_ids, attention_mask, token_type_ids=None) -> torch.Tens
 
 
 class VerifierModel(torch.nn.Module):
-    """MiniLM encoder, mean pooling over the candidate's word pieces, a linear layer: one logit per pair."""
+    """MiniLM encoder, mean pooling over the candidate's word pieces, a linear layer: one logit per pair.
 
-    def __init__(self, encoder):
+    With ``spans`` a second linear layer gives each word piece of the candidate a start and an end
+    logit: where in the sentence the answer phrase lies (the short answer). Pieces outside the
+    candidate get ``-1e4``, so a span never leaves the sentence.
+    """
+
+    def __init__(self, encoder, spans: bool = True):
         super().__init__()
         self.encoder = encoder
         self.dropout = torch.nn.Dropout(0.1)
         self.head = torch.nn.Linear(encoder.config.hidden_size, 1)
+        self.span = torch.nn.Linear(encoder.config.hidden_size, 2) if spans else None
 
-    def forward(self, input_ids, attention_mask, token_type_ids=None) -> torch.Tensor:
+    def read(self, input_ids, attention_mask, token_type_ids=None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(logit per pair, start logits, end logits per word piece); zeros for a model without spans."""
         hidden = self.encoder(
             input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
         ).last_hidden_state
         mask = candidate_mask(input_ids, attention_mask, token_type_ids).unsqueeze(-1).to(hidden.dtype)
         pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
-        return self.head(self.dropout(pooled))[:, 0]
+        logit = self.head(self.dropout(pooled))[:, 0]
+        if self.span is None:
+            zeros = torch.zeros_like(input_ids, dtype=hidden.dtype)
+            return logit, zeros, zeros
+        ends = self.span(self.dropout(hidden)) + (mask - 1.0) * 1e4  # arithmetic masking (ONNX-friendly)
+        return logit, ends[..., 0], ends[..., 1]
+
+    def forward(self, input_ids, attention_mask, token_type_ids=None) -> torch.Tensor:
+        return self.read(input_ids, attention_mask, token_type_ids)[0]
 
     def save(self, folder: Path) -> None:
         """config.json and float16 model.safetensors (encoder weights under ``encoder.``, and ``head.``)."""
@@ -121,8 +146,8 @@ class VerifierModel(torch.nn.Module):
         encoder = AutoModel.from_config(
             AutoConfig.from_pretrained(str(folder), local_files_only=True), add_pooling_layer=False
         )
-        model = cls(encoder)
         state = {k: v.float() for k, v in load_file(str(folder / "model.safetensors")).items()}
+        model = cls(encoder, spans="span.weight" in state)
         model.load_state_dict(state)
         return model.eval()
 
@@ -135,7 +160,7 @@ class _Exportable(torch.nn.Module):
         self.model = model
 
     def forward(self, input_ids, attention_mask, token_type_ids):
-        return self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+        return self.model.read(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
 
 
 def export_onnx(model: VerifierModel, target: Path) -> Path:
@@ -159,7 +184,7 @@ def export_onnx(model: VerifierModel, target: Path) -> Path:
                 (ids, torch.ones_like(ids), (torch.arange(10) > 3).long().unsqueeze(0)),
                 str(fp32),
                 input_names=["input_ids", "attention_mask", "token_type_ids"],
-                output_names=["logits"],
+                output_names=["logits", "start", "end"],
                 dynamic_axes={"input_ids": dynamic, "attention_mask": dynamic, "token_type_ids": dynamic},
                 opset_version=17,
                 dynamo=False,
@@ -241,8 +266,12 @@ class Verifier:
 
     def logits(self, question: str, contexts: Sequence[Context]) -> np.ndarray:
         """Raw logits, one per context (higher = more likely to answer ``question``)."""
+        return self.read(question, contexts).logits
+
+    def read(self, question: str, contexts: Sequence[Context]) -> Reading:
+        """Logits and answer phrases for ``contexts`` (phrases are None for a model without a span head)."""
         if not contexts:
-            return np.zeros(0, dtype=np.float32)
+            return Reading(np.zeros(0, dtype=np.float32), ())
         with self._lock:
             self._load()
             pairs = [verifier_input(question, *c) for c in contexts]
@@ -253,19 +282,27 @@ class Verifier:
                 truncation="only_second",
                 max_length=MAX_TOKENS,
                 return_tensors="pt",
+                return_offsets_mapping=True,
             )
+            offsets = batch.pop("offset_mapping").numpy()
             if self._session is None:
-                return self._torch_logits(batch, len(pairs))
-        # ONNX Runtime sessions may run from many threads at once: questions do not queue here.
-        return self._session.run(None, {k: v.numpy() for k, v in batch.items()})[0].astype(np.float32)
+                logits, start, end = self._torch_read(batch, len(pairs))
+        if self._session is not None:  # sessions may run from many threads at once: questions do not queue
+            logits, start, end = self._session.run(None, {k: v.numpy() for k, v in batch.items()})
+        types = batch["token_type_ids"].numpy()
+        phrases = tuple(
+            answer_phrase(b, start[i], end[i], offsets[i], types[i]) if self._model.span is not None else None
+            for i, (_, b) in enumerate(pairs)
+        )
+        return Reading(np.asarray(logits, dtype=np.float32), phrases)
 
-    def _torch_logits(self, batch, n: int) -> np.ndarray:
+    def _torch_read(self, batch, n: int):
         threads = torch.get_num_threads()
         if n <= SMALL_BATCH:
             torch.set_num_threads(1)
         try:
             with torch.inference_mode():
-                return self._model(**batch).float().numpy()
+                return tuple(t.float().numpy() for t in self._model.read(**batch))
         finally:
             torch.set_num_threads(threads)
 
@@ -273,3 +310,26 @@ class Verifier:
         """Calibrated probabilities that each (title, prev, sentence, next) answers ``question``."""
         z = self.logits(question, contexts)
         return 1.0 / (1.0 + np.exp(-(self._scale * z + self._bias)))
+
+
+def answer_phrase(
+    second: str, start: np.ndarray, end: np.ndarray, offsets: np.ndarray, types: np.ndarray
+) -> str | None:
+    """The best-scoring span of at most ``MAX_SPAN_PIECES`` pieces inside the marked candidate of ``second``."""
+    opened, closed = second.find(">> "), second.rfind(" <<")
+    if opened < 0 or closed < 0:
+        return None
+    inside = (types == 1) & (offsets[:, 0] >= opened + 3) & (offsets[:, 1] <= closed) & (offsets[:, 1] > offsets[:, 0])
+    if not inside.any():
+        return None
+    s = np.where(inside, start, -np.inf)
+    e = np.where(inside, end, -np.inf)
+    pairs = s[:, None] + e[None, :]
+    n = len(s)
+    band = np.triu(np.ones((n, n), dtype=bool)) & ~np.triu(np.ones((n, n), dtype=bool), MAX_SPAN_PIECES)
+    pairs = np.where(band, pairs, -np.inf)
+    i, j = np.unravel_index(int(np.argmax(pairs)), pairs.shape)
+    if not np.isfinite(pairs[i, j]):
+        return None
+    phrase = second[int(offsets[i, 0]) : int(offsets[j, 1])].strip(" ,.;:")
+    return phrase or None

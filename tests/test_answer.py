@@ -171,3 +171,12 @@ def test_the_short_answer_is_the_entity_of_the_kind_asked_for():
     assert got.short_answer == "nine"
     got = lists_answer("When did Russia bar 63 Japanese citizens?", [lists_sentence(0, 1.0)])
     assert got.short_answer == "May 2022"
+
+
+def test_a_phrase_marked_by_the_scorer_is_the_short_answer_as_the_sentence_spells_it():
+    best = sentence(2, 1.0)
+    marked = Scored(best.candidate, 1.0, 0.9, True, "march 26, 2025")  # the verifier reads normalised text
+    assert answer("When did the ban take effect?", [marked]).short_answer == "March 26, 2025"
+    # a phrase the sentence does not hold is not trusted: the entity rules answer instead
+    stray = Scored(best.candidate, 1.0, 0.9, True, "April 1")
+    assert answer("When did the ban take effect?", [stray]).short_answer == "March 26, 2025"

@@ -93,3 +93,30 @@ def test_verifier_ranks_the_answering_sentence_above_its_neighbour(verifier):
     # no longer outscores the answer (30 of 35 validation top-1 errors of the first checkpoint).
     when = verifier.score("When was Mont Blanc first climbed?", contexts())
     assert int(np.argmax(when)) == 2
+
+
+def test_the_answer_phrase_is_the_best_span_inside_the_marked_candidate():
+    from transformers import AutoTokenizer
+
+    from qa.verifier import MAX_SPAN_PIECES, answer_phrase
+
+    tokenizer = AutoTokenizer.from_pretrained(str(MODEL_DIR), local_files_only=True)
+    question, second = verifier_input("When was it climbed?", TITLE, PASSAGE[1], PASSAGE[2], PASSAGE[3])
+    enc = tokenizer(question, second, return_offsets_mapping=True)
+    offsets, types = np.array(enc["offset_mapping"]), np.array(enc["token_type_ids"])
+    words = [second[a:b] for a, b in offsets]
+    start, end = np.zeros(len(words)), np.zeros(len(words))
+    first = next(i for i, w in enumerate(words) if w == "8" and types[i] == 1)
+    start[first], end[first + 2] = 5.0, 5.0  # "8 August 1786"
+    assert answer_phrase(second, start, end, offsets, types) == "8 August 1786"
+    # the best span outside the candidate (the title, the neighbours) is never taken
+    start[:], end[:] = 0.0, 0.0
+    title = next(i for i, w in enumerate(words) if w == "Mont" and types[i] == 1)
+    start[title], end[title] = 9.0, 9.0
+    assert answer_phrase(second, start, end, offsets, types) != "Mont"
+    # nor a span longer than MAX_SPAN_PIECES
+    start[:], end[:] = 0.0, 0.0
+    inside = [i for i, (a, _) in enumerate(offsets) if types[i] == 1 and a > second.find(">>") + 2]
+    start[inside[0]], end[inside[0] + MAX_SPAN_PIECES + 2] = 9.0, 9.0
+    got = answer_phrase(second, start, end, offsets, types)
+    assert got is not None and len(tokenizer(got, add_special_tokens=False)["input_ids"]) <= MAX_SPAN_PIECES

@@ -29,6 +29,7 @@ import os
 import re
 import secrets
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -186,20 +187,32 @@ def add_account(path: Path | str, user: str, role: str, password: str) -> bool:
     return bool(found)
 
 
+# Password guessing: after MAX_FAILURES wrong passwords for one user name within FAILURE_WINDOW seconds,
+# sign-ins as that user are refused, right password or not, until the window has passed. Gradio's login
+# tells us the user name only (not the address), so the pause is per name; scrypt already costs a guess
+# about 0.1 s of CPU.
+MAX_FAILURES = 5
+FAILURE_WINDOW = 60.0
+FAILURE_NAMES = 10_000  # names with recent failures kept; beyond it the oldest are forgotten
+
+
 class Accounts:
     """The accounts of a running app, read from their file; read again whenever the file changes.
 
     A file that breaks while the app runs is logged and the accounts read last
     are kept: a slip in an edit does not lock everyone out. ``check`` is what
-    Gradio's login calls (``launch(auth=accounts.check)``).
+    Gradio's login calls (``launch(auth=accounts.check)``); a user name with
+    ``MAX_FAILURES`` recent wrong passwords is refused for ``FAILURE_WINDOW`` seconds.
     """
 
-    def __init__(self, path: Path | str):
+    def __init__(self, path: Path | str, clock=time.monotonic):
         self.path = Path(path)
         self._lock = threading.Lock()
         self._stamp: tuple[int, int] | None = None
         self._accounts = read_accounts(self.path)  # a bad file stops the app before it starts
         self._stamp = self._stat()
+        self._clock = clock
+        self._failures: dict[str, list[float]] = {}
 
     def _stat(self) -> tuple[int, int] | None:
         try:
@@ -225,9 +238,30 @@ class Accounts:
         return account.role if account else None
 
     def verify(self, user: str, password: str) -> bool:
+        if self.paused(user):
+            log.warning("sign-in as %r refused: %d wrong passwords in %.0f s", user, MAX_FAILURES, FAILURE_WINDOW)
+            return False
         account = self._current().get(user)
         matches = verify_password(password, account.password_hash if account else _DUMMY_HASH)
-        return matches and account is not None
+        ok = matches and account is not None
+        with self._lock:
+            if ok:
+                self._failures.pop(user, None)
+            else:
+                self._failures.setdefault(user, []).append(self._clock())
+                if len(self._failures) > FAILURE_NAMES:
+                    del self._failures[next(iter(self._failures))]
+        return ok
+
+    def paused(self, user: str) -> bool:
+        """Whether sign-ins as ``user`` are refused for now (too many recent wrong passwords)."""
+        with self._lock:
+            recent = [t for t in self._failures.get(user, []) if self._clock() - t < FAILURE_WINDOW]
+            if recent:
+                self._failures[user] = recent
+            else:
+                self._failures.pop(user, None)
+            return len(recent) >= MAX_FAILURES
 
     async def check(self, user: str, password: str) -> bool:
         """Gradio's login check; the hash is worked out on a thread, so the server answers others meanwhile."""

@@ -358,3 +358,21 @@ def test_an_editor_may_evaluate(served):
         )
     assert message.get("success") is True, message
     assert served.runs.is_dir()
+
+
+def test_repeated_wrong_passwords_pause_that_user_name_only(accounts_file):
+    from qa.accounts import FAILURE_WINDOW, MAX_FAILURES
+
+    now = [1000.0]
+    accounts = Accounts(accounts_file, clock=lambda: now[0])
+    for _ in range(MAX_FAILURES):
+        assert not accounts.verify("alice", "a guess")
+    assert accounts.paused("alice")
+    assert not accounts.verify("alice", PASSWORDS["alice"])  # even the right password, for now
+    assert accounts.verify("bob", PASSWORDS["bob"])  # other users sign in as usual
+    now[0] += FAILURE_WINDOW + 1
+    assert not accounts.paused("alice") and accounts.verify("alice", PASSWORDS["alice"])
+    # a success clears the count: fewer than MAX_FAILURES new guesses do not pause the name
+    for _ in range(MAX_FAILURES - 1):
+        assert not accounts.verify("alice", "a guess")
+    assert accounts.verify("alice", PASSWORDS["alice"])

@@ -37,6 +37,7 @@ from qa.confidence import fit
 from qa.eval import cached_index
 from qa.eval.metrics import auroc, contains, decline_threshold
 from qa.progress import Progress, StageProgress
+from qa.scoring import FeatureScorer
 from qa.verified import CALIBRATOR, FEATURES, VerifiedScorer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -95,7 +96,7 @@ def main() -> None:
     xs, ys, groups, kinds = [], [], [], []  # kinds: answerable or not, per question
     for name, folder in SETS.items():
         corpus = folder / "corpus.jsonl"
-        assistant = Assistant(corpus, cached_index(corpus))
+        assistant = Assistant(corpus, cached_index(corpus), scorer=FeatureScorer)
         with StageProgress() as bar:
             assistant.load(progress=bar)
         preselect = assistant.state.pipeline.scorer

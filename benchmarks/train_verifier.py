@@ -46,7 +46,6 @@ OTHER_NEGATIVES = 1  # best-overlapping sentence of the best-overlapping other p
 BATCH = 16
 LEARNING_RATE = 4e-5  # usual cross-encoder fine-tuning rate for the encoder; not searched
 HEAD_LEARNING_RATE = 1e-3  # the new linear head starts from scratch
-SPAN_WEIGHT = 0.5  # the span loss (mean of start and end cross-entropy) beside the sentence loss; not searched
 WARMUP = 0.06
 EPOCHS = 1.5  # the validation curve still rose at the end of one epoch; 1.5 fits the hour on one thread
 MAX_PAIRS = 0  # 0: all ~22,300 pairs built; ~37 min at the ~10 pairs/s measured here
@@ -350,6 +349,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=THREADS)
     parser.add_argument("--layers", type=int, default=6, help="keep the first N of MiniLM's 6 layers")
     parser.add_argument("--out", type=Path, default=MODEL_DIR)
+    parser.add_argument("--results", type=Path, default=RESULTS, help="where the test summary is written")
+    parser.add_argument(
+        "--span-weight",
+        type=float,
+        default=0.0,
+        help="weight of the answer-span loss: 0 trains the verifier (no span head), 0.5 the reader",
+    )
     parser.add_argument("--measure", type=int, default=0, help="only time N training pairs, then stop")
     parser.add_argument("--baseline-only", action="store_true", help="only score the bi-encoder on the test sample")
     args = parser.parse_args()
@@ -394,7 +400,7 @@ def main() -> None:
     if args.layers < encoder.config.num_hidden_layers:
         encoder.encoder.layer = encoder.encoder.layer[: args.layers]
         encoder.config.num_hidden_layers = args.layers
-    model = VerifierModel(encoder)
+    model = VerifierModel(encoder, spans=args.span_weight > 0)
     torch.set_num_threads(args.threads)
     encoder.embeddings.word_embeddings.weight.requires_grad_(False)  # 30k x 384: faster steps, less drift
 
@@ -403,7 +409,10 @@ def main() -> None:
     optimizer = torch.optim.AdamW(
         [
             {"params": [p for p in encoder.parameters() if p.requires_grad], "lr": LEARNING_RATE},
-            {"params": [*model.head.parameters(), *model.span.parameters()], "lr": HEAD_LEARNING_RATE},
+            {
+                "params": [p for m in (model.head, model.span) if m is not None for p in m.parameters()],
+                "lr": HEAD_LEARNING_RATE,
+            },
         ],
         weight_decay=0.01,
     )
@@ -427,9 +436,11 @@ def main() -> None:
             starts, ends = span_targets(enc, chunk)
             logits, start, end = model.read(**enc)
             loss = loss_fn(logits, torch.tensor([p[2] for p in chunk], dtype=torch.float32))
-            if any(k >= 0 for k in starts):  # the answer's first and last word piece, on positives only
+            if args.span_weight and any(
+                k >= 0 for k in starts
+            ):  # the answer's first and last word piece, on positives only
                 span_loss = span_fn(start, torch.tensor(starts)) + span_fn(end, torch.tensor(ends))
-                loss = loss + SPAN_WEIGHT * span_loss / 2
+                loss = loss + args.span_weight * span_loss / 2
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
@@ -483,6 +494,7 @@ def main() -> None:
             "training_pairs": len(pairs),
             "positives": n_pos,
             "span_labels": n_spans,
+            "span_weight": args.span_weight,
             "data_hash": data_hash,
             "checkpoint_step": chosen["step"],
             "checkpoint_epoch": chosen["epoch"],
@@ -509,10 +521,10 @@ def main() -> None:
         "test_bi_encoder_cosine": baseline,
         "calibration": {"scale": scale, "bias": bias},
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=1) + "\n")
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text(json.dumps(report, indent=1) + "\n")
     print("test", json.dumps(report["test"]))
-    print(f"total {report['total_minutes']} min; wrote {RESULTS.relative_to(ROOT)}")
+    print(f"total {report['total_minutes']} min; wrote {args.results}")
 
 
 def bi_encoder_baseline(questions: list[Question], paragraphs: dict[str, Paragraph]) -> dict:

@@ -27,13 +27,20 @@ from qa.stages import Answerer, Embedder, EntityTagger, KeywordIndex, SentenceSc
 ScorerFactory = Callable[[KeywordIndex, Timeline, Weights], SentenceScorer]  # a scorer for one loaded index
 
 
+def _features(keywords: KeywordIndex, timeline: Timeline, weights: Weights) -> SentenceScorer:
+    from qa.verified import PhraseMarker
+
+    return PhraseMarker(FeatureScorer(keywords, timeline, weights))
+
+
 def _verified(keywords: KeywordIndex, timeline: Timeline, weights: Weights) -> SentenceScorer:
-    from qa.verified import VerifiedScorer  # loads torch models: only when asked for
+    from qa.verified import PhraseMarker, VerifiedScorer
 
-    return VerifiedScorer(FeatureScorer(keywords, timeline, weights))
+    return PhraseMarker(VerifiedScorer(FeatureScorer(keywords, timeline, weights)))
 
 
-SCORERS: dict[str, ScorerFactory] = {"features": FeatureScorer, "verified": _verified}
+# Both mark their short answer with the reader's span head (qa.verified.PhraseMarker).
+SCORERS: dict[str, ScorerFactory] = {"features": _features, "verified": _verified}
 
 log = logging.getLogger(__name__)
 

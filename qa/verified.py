@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -25,12 +26,15 @@ from qa.errors import ModelMissing
 from qa.query import Query
 from qa.records import Hit
 from qa.scoring import QUESTION_TERMS, FeatureScorer
-from qa.stages import Candidate, Scored
+from qa.stages import Candidate, Scored, SentenceScorer
 from qa.text import normalize, terms
 from qa.verifier import Verifier
 
 MODELS = Path(__file__).resolve().parent / "models"
 CALIBRATOR = MODELS / "confidence.json"
+READER = MODELS / "reader"  # the verifier's recipe with a span head: marks the short answer
+PHRASE_SHARE = 0.5  # a marked phrase longer than this share of its sentence's words is not a short answer...
+PHRASE_MIN_WORDS = 4  # ...unless it is this short (a short sentence may be mostly its answer); not searched
 CANDIDATES = 8  # sentences the verifier reads per question: enough to hold the answer, few enough to stay fast
 FEATURES = (
     "verifier",  # the verifier's logit for (question, sentence in context)
@@ -121,6 +125,33 @@ class VerifiedScorer:
                 ]
             )
         return np.asarray(rows, dtype=np.float64), reading.phrases
+
+
+class PhraseMarker:
+    """``SentenceScorer`` that leaves the scoring to another and has the reader (``qa/models/reader``,
+    a cross-encoder with a span head) mark the answer phrase in the best sentence: the short answer.
+    One pair per question. On 500 SQuAD v1.1 ``train``-article questions (feature scorer), the short
+    answer was exact for 52% of the 456 answered, against 38% of the 267 the entity rules could type."""
+
+    def __init__(self, scorer: SentenceScorer, reader: Verifier | None = None):
+        self.scorer = scorer
+        self.verifier = reader or Verifier(READER)
+        self.threshold = scorer.threshold
+        self.reranks = scorer.reranks
+
+    def describe(self) -> dict:
+        return {**self.scorer.describe(), "short_answers": f"span head of {self.verifier.path.name}"}
+
+    def score(self, query: Query, hits: Sequence[Hit], candidates: Sequence[Candidate]) -> list[Scored]:
+        scored = self.scorer.score(query, hits, candidates)
+        if not scored or scored[0].short:
+            return scored
+        c = scored[0].candidate
+        phrase = self.verifier.read(query.question, [(c.document.title, c.neighbours[0], c.text, c.neighbours[1])])
+        marked = phrase.phrases[0]
+        if marked and len(marked.split()) > max(PHRASE_MIN_WORDS, PHRASE_SHARE * len(c.text.split())):
+            marked = None  # most of the sentence is no short answer: the entity rules may find one
+        return [replace(scored[0], short=marked), *scored[1:]]
 
 
 def content_terms(question: str) -> frozenset[str]:

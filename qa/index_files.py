@@ -12,13 +12,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from qa.bm25_index import BM25Index
 from qa.errors import IndexDamaged, IndexMismatch
 from qa.faiss_index import FaissIndex
 from qa.records import Manifest
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 4  # 2: sentence spans start after list bullets; 3: long sentences cut at clauses; 4: entities
+SCHEMA_VERSION = 5  # 2: sentence spans start after list bullets; 3: long sentences cut at clauses; 4: entities;
+# 5: the BM25 index is saved with the build
 FAISS_HEADER = 4096  # bytes a flat FAISS file holds besides its vectors (about 50), with room to spare
 REPAIR = "run `qa index` to rebuild the index from the corpus"
 
@@ -84,6 +86,14 @@ def read_vectors(path: Path, rows: int, dimension: int) -> FaissIndex:
     if len(index) != rows or index.dimension != dimension:
         raise damaged(path, f"{len(index)} vectors of {index.dimension} dimensions, not {rows} of {dimension}")
     return index
+
+
+def read_keywords(folder: Path, rows: int) -> BM25Index:
+    """The saved BM25 index of a build's ``rows`` chunks."""
+    try:
+        return BM25Index.load(folder, rows)
+    except ValueError as exc:
+        raise damaged(folder, str(exc)) from None
 
 
 def read_records(path: Path, fields: dict[str, type | tuple[type, ...]], make: Callable[[dict], T]) -> list[T]:

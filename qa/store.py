@@ -11,6 +11,7 @@ Layout of an index folder::
         chunks.faiss          normalised passage embeddings by row (inner product = cosine)
         sentences.jsonl       sentence spans, in FAISS row order
         sentences.faiss       normalised sentence embeddings, used to pick answer sentences
+        keywords/             the BM25 index of the chunks (bm25s' arrays and JSON), read, not rebuilt
 
 A build writes a new folder next to the live one and only then points
 ``CURRENT`` at it, so a build killed at any moment leaves the previous index
@@ -52,6 +53,7 @@ from qa.index_files import (
     current_build,
     damaged,
     problem,
+    read_keywords,
     read_manifest,
     read_records,
     read_vectors,
@@ -186,7 +188,7 @@ def _load_build(build: Path, embedder: Embedder, settings: ChunkSettings, tagger
     dimension = manifest.model.dimension
     chunk_index = read_vectors(build / "chunks.faiss", len(chunks), dimension)
     sentence_index = read_vectors(build / "sentences.faiss", len(sentences), dimension)
-    keyword_index = BM25Index([terms(embedding_text(documents[c.doc].title, c.text)) for c in chunks])
+    keyword_index = read_keywords(build / "keywords", len(chunks))
     return IndexData(
         path=build,
         manifest=manifest,
@@ -336,6 +338,8 @@ def _write(
         index = FaissIndex(embedder.dimension)
         index.add(np.arange(len(vectors), dtype=np.int64), vectors)
         index.save(tmp / name)
+    titles = {d.doc: d.title for d in documents}
+    BM25Index([terms(embedding_text(titles[c.doc], c.text)) for c in chunks]).save(tmp / "keywords")
     (tmp / "manifest.json").write_text(json.dumps(manifest.to_dict(), indent=2, ensure_ascii=False))
     _fsync_dir(tmp)
     name = f"{time.strftime('%Y%m%dT%H%M%S')}-{manifest.fingerprint[:8]}-{uuid.uuid4().hex[:4]}"

@@ -154,6 +154,13 @@ DAMAGE = {
         lambda p: retype(p, 4, "start", "ten"),
         r'line 4: record "start" is "ten", not an integer',
     ),
+    "missing keyword index": ("keywords", shutil.rmtree, r"not a saved keyword index"),
+    "truncated keyword arrays": ("keywords", lambda p: truncate(p / "data.csc.index.npy"), r"saved keyword index"),
+    "keyword index of another build": (
+        "keywords",
+        lambda p: (p / "frequencies.json").write_text('{"rows": 3, "df": {}}'),
+        r"3 rows where the build has",
+    ),
     "chunk text that is not the document's": (
         "chunks.jsonl",
         lambda p: retype(p, 1, "text", "Tampered passage"),

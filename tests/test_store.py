@@ -54,19 +54,31 @@ def test_index_folder_has_manifest_and_no_pickle(fake_assistant):
         "chunks.faiss",
         "chunks.jsonl",
         "documents.jsonl",
+        "keywords",
         "manifest.json",
         "sentences.faiss",
         "sentences.jsonl",
     ]
+    assert sorted(p.suffix for p in (build / "keywords").iterdir()) == [
+        ".json",
+        ".json",
+        ".json",
+        ".npy",
+        ".npy",
+        ".npy",
+    ]
     manifest = json.loads((build / "manifest.json").read_text())
-    assert manifest["schema_version"] == 4
+    assert manifest["schema_version"] == 5
     assert manifest["entities"] == "none"
     assert manifest["model"] == {"name": "hash-bow", "dimension": 64, "max_tokens": 256}
     assert manifest["chunking"] == ChunkSettings().to_dict()
     assert len(manifest["documents"]) == 5
     assert all(len(v["hash"]) == 32 for v in manifest["documents"].values())
-    for path in build.iterdir():
-        assert b"\x80\x04\x95" not in path.read_bytes()[:16]  # no pickle protocol header
+    for path in [*build.iterdir(), *(build / "keywords").iterdir()]:
+        if path.is_file():
+            assert b"\x80\x04\x95" not in path.read_bytes()[:16]  # no pickle protocol header
+    arrays = [np.load(p, allow_pickle=False) for p in (build / "keywords").glob("*.npy")]  # no object arrays
+    assert all(a.dtype != object for a in arrays)
 
 
 def test_reindex_embeds_only_what_changed(corpus_copy, tmp_path):

@@ -125,7 +125,8 @@ class Assistant:
                 documents, self.embedder, self.index_dir, self.settings, self.tagger, progress, rebuild
             )
             if report.touched or rebuild or self._state is None:
-                self._swap(store.load(self.index_dir, self.embedder, self.settings, self.tagger))
+                data = report.loaded or store.load(self.index_dir, self.embedder, self.settings, self.tagger)
+                self._swap(data)
             return report
 
     def load(self, progress: store.BuildProgress | None = None) -> Assistant:

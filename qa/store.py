@@ -85,6 +85,7 @@ class BuildReport:
     embedded: int = 0  # chunks embedded in this build
     seconds: float = 0.0
     rebuilt: str = ""  # why the previous build could not be used, when it could not
+    loaded: IndexData | None = field(default=None, repr=False)  # the live build, when it was up to date
 
     @property
     def touched(self) -> bool:
@@ -284,6 +285,7 @@ def build(
         report.chunks = len(chunks)
         if previous is not None and not report.touched:
             report.seconds = time.perf_counter() - started
+            report.loaded = previous  # read once: the caller need not load it again
             return report
         _write(
             index_dir,

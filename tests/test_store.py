@@ -183,3 +183,15 @@ def test_an_unreadable_vector_file_is_named_and_rebuilt(fake_assistant):
         fake_assistant.corpus, fake_assistant.index_dir, embedder=HashEmbedder(), tagger=NoTagger()
     ).load()
     assert rebuilt.retrieve("Takeshi Iwaya entry ban", k=1)[0].chunk.doc == "000_a07452a012145e1e.txt"
+
+
+def test_a_start_on_an_up_to_date_index_reads_it_once(fake_assistant, monkeypatch):
+    from qa import store
+
+    reads = []
+    real = store._load_build
+    monkeypatch.setattr(store, "_load_build", lambda *a: reads.append(a[0]) or real(*a))
+    again = Assistant(fake_assistant.corpus, fake_assistant.index_dir, embedder=HashEmbedder(), tagger=NoTagger())
+    report = again.refresh()
+    assert not report.touched and len(reads) == 1
+    assert again.manifest.counts["documents"] == 5

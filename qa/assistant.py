@@ -11,11 +11,19 @@ from pathlib import Path
 from qa import store
 from qa.answer import ExtractiveAnswerer
 from qa.chunking import ChunkSettings
-from qa.corpus import MAX_FILE_BYTES, load_corpus
+from qa.corpus import MAX_FILE_BYTES, Known, LoadResult, load_corpus
 from qa.documents import DocumentExists, DocumentFolder, TrashItem, Undo, shown_name
 from qa.embed import MiniLMEmbedder
 from qa.entities import SpacyTagger
-from qa.errors import CorpusError, IndexStale, QuestionError, UnknownDocument, UploadError
+from qa.errors import (
+    CorpusError,
+    IndexMismatch,
+    IndexMissing,
+    IndexStale,
+    QuestionError,
+    UnknownDocument,
+    UploadError,
+)
 from qa.language import unsupported_language
 from qa.pipeline import Pipeline, SentenceTable
 from qa.query import Timeline
@@ -118,16 +126,35 @@ class Assistant:
     # -- index life cycle ---------------------------------------------------------------------
 
     def refresh(self, progress: store.BuildProgress | None = None, rebuild: bool = False) -> store.BuildReport:
-        """Re-read the corpus and bring the index up to date (only changed documents are embedded)."""
+        """Re-read the corpus and bring the index up to date (only changed documents are embedded;
+        files unchanged since the build are not read or cleaned again)."""
         with self._write_lock:
-            documents = self._load_documents()
+            previous = None if rebuild else self._live_or_none()
+            result = self._load_documents(previous)
             report = store.build(
-                documents, self.embedder, self.index_dir, self.settings, self.tagger, progress, rebuild
+                result.documents,
+                self.embedder,
+                self.index_dir,
+                self.settings,
+                self.tagger,
+                progress,
+                rebuild,
+                files=result.stamps,
+                previous=previous,
             )
-            if report.touched or rebuild or self._state is None:
+            if report.touched or rebuild or self._state is None or report.loaded is not previous:
                 data = report.loaded or store.load(self.index_dir, self.embedder, self.settings, self.tagger)
                 self._swap(data)
             return report
+
+    def _live_or_none(self) -> store.IndexData | None:
+        """The loaded build, or the one on disk, or None when there is none that this assistant can use."""
+        if self._state is not None:
+            return self._state.data
+        try:
+            return store.load(self.index_dir, self.embedder, self.settings, self.tagger)
+        except (IndexMissing, IndexMismatch):
+            return None
 
     def load(self, progress: store.BuildProgress | None = None) -> Assistant:
         """Make the index ready: load it, first refreshing it if it is missing or stale
@@ -141,7 +168,7 @@ class Assistant:
                 self.refresh(progress)
             else:
                 data = store.load(self.index_dir, self.embedder, self.settings, self.tagger)
-                stale = store.stale_documents(data.manifest, self._load_documents())
+                stale = store.stale_documents(data.manifest, self._load_documents(data).documents)
                 if stale:
                     raise IndexStale(
                         f"the corpus changed since the index was built ({len(stale)} "
@@ -151,15 +178,17 @@ class Assistant:
             self.state.pipeline.encode("warm up")  # load the model now, not on the first question
             return self
 
-    def _load_documents(self) -> list[Document]:
-        result = load_corpus(self.corpus, self.max_file_bytes)
+    def _load_documents(self, index: store.IndexData | None = None) -> LoadResult:
+        known = Known(index.manifest.files, index.documents) if index is not None else None
+        result = load_corpus(self.corpus, self.max_file_bytes, known)
         self.skipped = result.skipped
         if not result.documents:
             raise CorpusError(
                 f"no usable documents in {self.corpus}: add .txt or .md files "
                 "(or pass --corpus with a folder or a .jsonl file)"
             )
-        return result.documents
+        log.info("corpus: %d documents, %d files cleaned", len(result.documents), result.cleaned)
+        return result
 
     def _swap(self, data: store.IndexData) -> None:
         timeline = Timeline.of(data.documents.values())

@@ -15,12 +15,13 @@ import json
 import logging
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from stat import S_ISREG
 
 from qa.errors import CorpusError, UploadError
-from qa.records import Document
+from qa.records import Document, FileStamp
 from qa.text import BULLET, MONTH, MONTH_NAMES, normalize
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,17 @@ class LoadResult:
     documents: list[Document]
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (name, reason)
     sources: dict[str, str] = field(default_factory=dict)  # document id -> its file, or "file.jsonl:line"
+    stamps: dict[str, FileStamp] = field(default_factory=dict)  # what was read, by file name (for the manifest)
+    cleaned: int = 0  # files read and cleaned (not taken as they were from the index)
+
+
+@dataclass(frozen=True)
+class Known:
+    """What the index already holds: its files' stamps and its documents. A file whose stamp
+    still matches gives back its documents without being cleaned again."""
+
+    stamps: Mapping[str, FileStamp]
+    documents: Mapping[str, Document]
 
 
 @dataclass(frozen=True)
@@ -91,13 +103,17 @@ class _Line:
         return len(_WORD.findall(self.text))
 
 
-def load_corpus(path: Path | str, max_bytes: int = MAX_FILE_BYTES) -> LoadResult:
+def load_corpus(path: Path | str, max_bytes: int = MAX_FILE_BYTES, known: Known | None = None) -> LoadResult:
     """Load every usable document under ``path`` (a folder or a ``.jsonl`` file).
 
     Unusable files and records are skipped, logged with one line each, and listed
     in ``LoadResult.skipped``: unreadable or oversized files, records of the wrong
     shape, a second document with an id already seen (the first one wins), and
     symbolic links that lead outside the folder (see ``corpus_files``).
+
+    With ``known`` (the index's files and documents), a file whose size and mtime are
+    those recorded is not read, and one whose raw bytes hash the same is not cleaned:
+    its documents come from the index. A changed ``metadata.json`` re-reads everything.
     """
     root = Path(path)
     if not root.exists():
@@ -105,25 +121,86 @@ def load_corpus(path: Path | str, max_bytes: int = MAX_FILE_BYTES) -> LoadResult
     result = LoadResult(documents=[])
     if root.is_file():
         stat = root.stat()
-        _load_jsonl(CorpusFile(root.name, root.resolve(), (stat.st_dev, stat.st_ino)), result, max_bytes)
+        _load_file(CorpusFile(root.name, root.resolve(), (stat.st_dev, stat.st_ino)), result, max_bytes, {}, known)
     else:
         files, result.skipped = corpus_files(root)
         metadata = next((f for f in files if f.name == METADATA_FILE), None)
         overrides = _read_metadata(metadata, result) if metadata else {}
+        meta_now = _stamp_of(metadata)
+        if meta_now is not None:
+            result.stamps[METADATA_FILE] = meta_now
+        meta_before = known.stamps.get(METADATA_FILE) if known is not None else None
+        if (meta_now and meta_now.sha256) != (meta_before and meta_before.sha256):
+            known = None  # titles and dates may have changed for any file
         for file in files:
-            suffix = Path(file.name).suffix.lower()
-            if suffix in JSONL_SUFFIXES:
-                _load_jsonl(file, result, max_bytes)
-            elif suffix in SUFFIXES:
-                text = _read_text(file, result, max_bytes)
-                if text is not None:
-                    meta = overrides.get(file.name, {})
-                    extra = json.dumps(meta, sort_keys=True)
-                    document = make_document(file.name, text, meta.get("title"), meta.get("date"), extra_hash=extra)
-                    _add(result, document, file.name)
+            if Path(file.name).suffix.lower() in JSONL_SUFFIXES + SUFFIXES:
+                _load_file(file, result, max_bytes, overrides.get(file.name, {}), known)
     for name, reason in result.skipped:
         log.warning("skipped %s: %s", name, reason)
     return result
+
+
+def _stamp_of(file: CorpusFile | None) -> FileStamp | None:
+    """``file``'s size, mtime and raw-bytes hash as it is now (None when there is none or it cannot be read)."""
+    if file is None:
+        return None
+    try:
+        st = os.stat(file.path)
+        digest = hashlib.sha256(read_corpus_file(file, MAX_FILE_BYTES)).hexdigest()
+    except (OSError, ValueError):
+        return None
+    return FileStamp(st.st_size, st.st_mtime_ns, digest)
+
+
+def _load_file(file: CorpusFile, result: LoadResult, max_bytes: int, meta: dict, known: Known | None) -> None:
+    """Read one text or JSON Lines file into ``result``, or take its documents from ``known`` when unchanged."""
+    old = known.stamps.get(file.name) if known is not None else None
+    if old is not None and _reuse(file, old, old, result, known):
+        return
+    try:
+        st = os.stat(file.path)  # before the read: a file changed meanwhile is read again next time
+        jsonl = Path(file.name).suffix.lower() in JSONL_SUFFIXES
+        data = read_corpus_file(file, max_bytes * 100 if jsonl else max_bytes)
+    except (ValueError, OSError) as exc:
+        result.skipped.append((file.name, _reason(exc)))
+        return
+    stamp = FileStamp(st.st_size, st.st_mtime_ns, hashlib.sha256(data).hexdigest())
+    if old is not None and old.sha256 == stamp.sha256 and _reuse(file, old, stamp, result, known):
+        return
+    result.cleaned += 1
+    before, skipped_before = len(result.documents), len(result.skipped)
+    if jsonl:
+        _load_jsonl(file, data, result)
+    else:
+        try:
+            text = _decode(data, max_bytes)
+        except ValueError as exc:
+            result.skipped.append((file.name, _reason(exc)))
+            return
+        extra = json.dumps(meta, sort_keys=True)
+        _add(result, make_document(file.name, text, meta.get("title"), meta.get("date"), extra_hash=extra), file.name)
+    docs = tuple((d.doc, result.sources[d.doc]) for d in result.documents[before:])
+    own = tuple(x for x in result.skipped[skipped_before:] if not x[1].startswith("duplicate document id"))
+    result.stamps[file.name] = FileStamp(stamp.size, stamp.mtime_ns, stamp.sha256, docs, own)
+
+
+def _reuse(file: CorpusFile, old: FileStamp, now: FileStamp, result: LoadResult, known: Known) -> bool:
+    """Add the documents ``old`` records for ``file`` from ``known``; False (nothing added) if any is missing."""
+    if old is now:  # the size and mtime must still match
+        try:
+            st = os.stat(file.path)
+        except OSError:
+            return False
+        if (st.st_size, st.st_mtime_ns) != (old.size, old.mtime_ns):
+            return False
+    documents = [known.documents.get(doc) for doc, _ in old.docs]
+    if any(d is None for d in documents):
+        return False
+    for document, (_, where) in zip(documents, old.docs):
+        _add(result, document, where)
+    result.skipped.extend(old.skipped)
+    result.stamps[file.name] = FileStamp(now.size, now.mtime_ns, now.sha256, old.docs, old.skipped)
+    return True
 
 
 def corpus_files(root: Path | str) -> tuple[list[CorpusFile], list[tuple[str, str]]]:
@@ -236,14 +313,6 @@ def _decode(data: bytes, max_bytes: int) -> str:
     return text
 
 
-def _read_text(file: CorpusFile, result: LoadResult, max_bytes: int) -> str | None:
-    try:
-        return _decode(read_corpus_file(file, max_bytes), max_bytes)
-    except (ValueError, OSError) as exc:
-        result.skipped.append((file.name, _reason(exc)))
-        return None
-
-
 def _reason(exc: Exception) -> str:
     """One line for why a file could not be read (no traceback, no absolute path)."""
     if isinstance(exc, UnicodeDecodeError):
@@ -263,10 +332,10 @@ def _add(result: LoadResult, document: Document, where: str) -> None:
     result.documents.append(document)
 
 
-def _load_jsonl(file: CorpusFile, result: LoadResult, max_bytes: int) -> None:
+def _load_jsonl(file: CorpusFile, data: bytes, result: LoadResult) -> None:
     try:
-        lines = read_corpus_file(file, max_bytes * 100).decode("utf-8-sig").splitlines()
-    except (ValueError, OSError) as exc:  # UnicodeDecodeError is a ValueError
+        lines = data.decode("utf-8-sig").splitlines()
+    except ValueError as exc:  # UnicodeDecodeError is a ValueError
         result.skipped.append((file.name, _reason(exc)))
         return
     for number, line in enumerate(lines, 1):

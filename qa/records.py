@@ -220,6 +220,28 @@ class DocumentEntry:
 
 
 @dataclass(frozen=True)
+class FileStamp:
+    """A corpus file as a build read it: a file whose size and mtime are unchanged is not read
+    again, and one whose raw bytes hash the same is not cleaned again."""
+
+    size: int
+    mtime_ns: int
+    sha256: str  # of the raw bytes
+    docs: tuple[tuple[str, str], ...] = ()  # (document id, where it was read: the file or "file:line")
+    skipped: tuple[tuple[str, str], ...] = ()  # (record, reason) of its records that were skipped
+
+    @classmethod
+    def from_dict(cls, d: dict) -> FileStamp:
+        return cls(
+            int(d["size"]),
+            int(d["mtime_ns"]),
+            str(d["sha256"]),
+            tuple((str(a), str(b)) for a, b in d["docs"]),
+            tuple((str(a), str(b)) for a, b in d["skipped"]),
+        )
+
+
+@dataclass(frozen=True)
 class Manifest:
     """``manifest.json`` of an index build."""
 
@@ -231,6 +253,7 @@ class Manifest:
     counts: dict[str, int]  # documents, chunks, sentences
     documents: dict[str, DocumentEntry]
     entities: str  # the entity tagger that found the sentences' entities
+    files: dict[str, FileStamp] = field(default_factory=dict)  # corpus files by name
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -247,4 +270,5 @@ class Manifest:
             counts=dict(d["counts"]),
             documents={k: DocumentEntry(**v) for k, v in d["documents"].items()},
             entities=d["entities"],
+            files={k: FileStamp.from_dict(v) for k, v in d.get("files", {}).items()},
         )

@@ -58,7 +58,7 @@ from qa.index_files import (
     read_records,
     read_vectors,
 )
-from qa.records import Chunk, Document, DocumentEntry, Entity, Manifest, ModelInfo, Sentence
+from qa.records import Chunk, Document, DocumentEntry, Entity, FileStamp, Manifest, ModelInfo, Sentence
 from qa.stages import Embedder, EntityTagger, KeywordIndex, VectorIndex
 from qa.text import normalize, terms
 
@@ -210,20 +210,25 @@ def build(
     tagger: EntityTagger,
     progress: BuildProgress | None = None,
     rebuild: bool = False,
+    files: dict[str, FileStamp] | None = None,
+    previous: IndexData | None = None,
 ) -> BuildReport:
     """Bring the index at ``index_dir`` up to date with ``documents``.
 
     Unchanged documents keep their chunks, vectors and entities; only added or
     changed ones are chunked, embedded and tagged. ``rebuild`` ignores the previous index.
+    ``files`` (``LoadResult.stamps``) is recorded in the manifest, so the next load need not
+    read unchanged files; ``previous``, the live build already loaded, is used if it still is live.
     """
     started = time.perf_counter()
     index_dir = Path(index_dir)
     (index_dir / "builds").mkdir(parents=True, exist_ok=True)
     with open(index_dir / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        previous = None
         report = BuildReport()
-        if not rebuild:
+        if rebuild or previous is None or current_build(index_dir) != previous.path:
+            previous = None
+        if not rebuild and previous is None:
             try:
                 previous = load(index_dir, embedder, settings, tagger)
             except IndexMismatch as exc:  # another model or schema, or a damaged file: embed everything again
@@ -284,6 +289,8 @@ def build(
         report.embedded = len(to_embed_chunks)
         report.chunks = len(chunks)
         if previous is not None and not report.touched:
+            if files is not None and files != previous.manifest.files:
+                previous = _restamp(index_dir, previous, files)  # same build, the files' new stamps
             report.seconds = time.perf_counter() - started
             report.loaded = previous  # read once: the caller need not load it again
             return report
@@ -297,6 +304,7 @@ def build(
             embedder,
             settings,
             tagger,
+            files or {},
         )
         report.seconds = time.perf_counter() - started
         log.info("index %s: %s", index_dir, report.summary())
@@ -313,6 +321,7 @@ def _write(
     embedder: Embedder,
     settings: ChunkSettings,
     tagger: EntityTagger,
+    files: dict[str, FileStamp],
 ) -> None:
     builds = index_dir / "builds"
     for leftover in builds.glob(".tmp-*"):  # from a killed build; we hold the lock
@@ -332,6 +341,7 @@ def _write(
         counts={"documents": len(documents), "chunks": len(chunks), "sentences": len(sentences)},
         documents={d.doc: DocumentEntry(d.content_hash, d.title, d.date, per_doc.get(d.doc, 0)) for d in documents},
         entities=tagger.name,
+        files=files,
     )
     _write_jsonl(tmp / "documents.jsonl", (d.to_dict() for d in documents))
     _write_jsonl(tmp / "chunks.jsonl", (c.to_dict() for c in chunks))
@@ -342,6 +352,12 @@ def _write(
         index.save(tmp / name)
     titles = {d.doc: d.title for d in documents}
     BM25Index([terms(embedding_text(titles[c.doc], c.text)) for c in chunks]).save(tmp / "keywords")
+    _publish(index_dir, tmp, manifest)
+
+
+def _publish(index_dir: Path, tmp: Path, manifest: Manifest) -> str:
+    """Write the manifest into the finished build folder ``tmp``, make it the live build, and return its name."""
+    builds = index_dir / "builds"
     (tmp / "manifest.json").write_text(json.dumps(manifest.to_dict(), indent=2, ensure_ascii=False))
     _fsync_dir(tmp)
     name = f"{time.strftime('%Y%m%dT%H%M%S')}-{manifest.fingerprint[:8]}-{uuid.uuid4().hex[:4]}"
@@ -353,6 +369,17 @@ def _write(
     os.replace(pointer_tmp, index_dir / "CURRENT")
     _fsync_dir(index_dir)
     _prune(builds, name)
+    return name
+
+
+def _restamp(index_dir: Path, previous: IndexData, files: dict[str, FileStamp]) -> IndexData:
+    """The live build again under a new name with ``files`` in its manifest: its other files are hard
+    links, so nothing is copied or embedded. Returns the same loaded data at its new path."""
+    tmp = index_dir / "builds" / f".tmp-{uuid.uuid4().hex[:8]}"
+    shutil.copytree(previous.path, tmp, copy_function=os.link, ignore=shutil.ignore_patterns("manifest.json"))
+    manifest = replace(previous.manifest, files=files)
+    name = _publish(index_dir, tmp, manifest)
+    return replace(previous, path=index_dir / "builds" / name, manifest=manifest)
 
 
 def _prune(builds: Path, live: str) -> None:

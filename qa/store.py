@@ -58,6 +58,7 @@ from qa.index_files import (
     read_records,
     read_vectors,
 )
+from qa.partial import PartialVectors
 from qa.records import Chunk, Document, DocumentEntry, Entity, FileStamp, Manifest, ModelInfo, Sentence
 from qa.stages import Embedder, EntityTagger, KeywordIndex, VectorIndex
 from qa.text import normalize, terms
@@ -83,6 +84,7 @@ class BuildReport:
     unchanged: int = 0
     chunks: int = 0
     embedded: int = 0  # chunks embedded in this build
+    resumed: int = 0  # texts (chunks and sentences) whose vectors an interrupted build had saved
     seconds: float = 0.0
     rebuilt: str = ""  # why the previous build could not be used, when it could not
     loaded: IndexData | None = field(default=None, repr=False)  # the live build, when it was up to date
@@ -100,6 +102,8 @@ class BuildReport:
             f"{self.unchanged} unchanged",
             f"{self.embedded} chunks embedded in {self.seconds:.1f}s",
         ]
+        if self.resumed:
+            parts.append(f"{self.resumed} vectors taken from an interrupted build")
         rebuilt = f" (rebuilt from the corpus: {self.rebuilt})" if self.rebuilt else ""
         return ", ".join(parts) + rebuilt
 
@@ -275,18 +279,20 @@ def build(
                 progress("chunking", n, len(documents))
         _tag(sentences, [row for row, _ in to_embed_sentences], documents, tagger, progress)
         total = len(to_embed_chunks) + len(to_embed_sentences)
+        partial = PartialVectors(index_dir / "partial", embedder)
         if total:
 
             def step(offset: int) -> Callable[[int, int], None] | None:
                 return (lambda done, _: progress("embedding", offset + done, total)) if progress else None
 
-            c_vecs = embedder.encode([t for _, t in to_embed_chunks], progress=step(0))
+            c_vecs = partial.encode([t for _, t in to_embed_chunks], progress=step(0))
             for (row, _), vec in zip(to_embed_chunks, c_vecs):
                 chunk_rows[row] = vec
-            s_vecs = embedder.encode([t for _, t in to_embed_sentences], progress=step(len(to_embed_chunks)))
+            s_vecs = partial.encode([t for _, t in to_embed_sentences], progress=step(len(to_embed_chunks)))
             for (row, _), vec in zip(to_embed_sentences, s_vecs):
                 sentence_rows[row] = vec
         report.embedded = len(to_embed_chunks)
+        report.resumed = partial.resumed
         report.chunks = len(chunks)
         if previous is not None and not report.touched:
             if files is not None and files != previous.manifest.files:
@@ -306,6 +312,7 @@ def build(
             tagger,
             files or {},
         )
+        partial.clear()
         report.seconds = time.perf_counter() - started
         log.info("index %s: %s", index_dir, report.summary())
         return report

@@ -99,3 +99,46 @@ def test_skipped_records_of_an_unchanged_file_are_still_named(tmp_path, counted)
     again.refresh()
     assert counted["read"] == [] and again.skipped == first.skipped
     assert [d.doc for d in again.documents()] == ["a"]
+
+
+class FailingEmbedder(HashEmbedder):
+    """Embeds ``allowed`` texts, then fails as a killed build would stop."""
+
+    def __init__(self, allowed: int):
+        super().__init__()
+        self.allowed = allowed
+        self.embedded = 0
+
+    def encode(self, texts, batch_size=32, progress=None):
+        if self.embedded + len(texts) > self.allowed:
+            raise KeyboardInterrupt("stopped part-way")
+        self.embedded += len(texts)
+        return super().encode(texts, batch_size, progress)
+
+
+def test_an_interrupted_build_resumes_from_the_vectors_it_saved(corpus_copy, tmp_path, monkeypatch):
+    from qa import partial
+
+    monkeypatch.setattr(partial, "BATCH", 20)
+    index = tmp_path / "index"
+    with pytest.raises(KeyboardInterrupt):
+        Assistant(corpus_copy, index, embedder=FailingEmbedder(100), tagger=NoTagger()).refresh()
+    assert current_build(index) is None  # nothing went live
+    saved = sorted((index / "partial").glob("*.npy"))
+    assert len(saved) == 5
+    lost = len(json.loads(saved[0].with_suffix(".json").read_text()))
+    saved[0].write_bytes(b"torn")  # one file damaged: its texts are embedded again
+
+    resumed = FailingEmbedder(10_000)
+    again = Assistant(corpus_copy, index, embedder=resumed, tagger=NoTagger())
+    report = again.refresh()
+    assert report.resumed == 91 - lost  # 31 chunks and 60 sentences were saved, in batches of 20
+    assert f"{91 - lost} vectors taken from an interrupted build" in report.summary()
+    total = report.resumed + resumed.embedded
+    assert not (index / "partial").exists()
+    # the same index as a build that was never interrupted
+    fresh = Assistant(corpus_copy, tmp_path / "fresh", embedder=HashEmbedder(), tagger=NoTagger())
+    fresh.refresh()
+    assert total == fresh.state.data.manifest.counts["chunks"] + fresh.state.data.manifest.counts["sentences"]
+    question = "Who was the Japanese foreign minister banned in 2025?"
+    assert again.ask(question).answer == fresh.ask(question).answer

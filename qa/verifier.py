@@ -37,6 +37,7 @@ MAX_TOKENS = 128  # question + context word pieces; verifier_input clips words s
 PREV_WORDS = 12  # the end of the previous sentence: enough to resolve "he", "it", "the city"
 NEXT_WORDS = 10  # the start of the next sentence
 SENTENCE_WORDS = 56  # a longer candidate is cut: its answer is nearly always early enough
+QUESTION_WORDS = 40  # a longer question (a pasted paragraph) is cut, so the candidate still fits
 EXPORT_RECIPE = "opset17-int8-per-channel-matmul-spans"  # part of the export's cache key: change it with export_onnx
 MAX_SPAN_PIECES = 16  # longest short answer, in word pieces
 SMALL_BATCH = 32  # up to this many pairs torch runs on one thread (less contention with the app)
@@ -72,7 +73,7 @@ def verifier_input(question: str, title: str, prev: str, sentence: str, next: st
         f">> {_clip(sentence, SENTENCE_WORDS)} <<",
         _clip(next, NEXT_WORDS),
     ]
-    return normalize(question), " ".join(p for p in parts if p)
+    return _clip(question, QUESTION_WORDS), " ".join(p for p in parts if p)
 
 
 GT, LT = 1028, 1026  # word-piece ids of ">" and "<" in MiniLM's (BERT uncased) vocabulary
@@ -279,7 +280,7 @@ class Verifier:
                 [a for a, _ in pairs],
                 [b for _, b in pairs],
                 padding=True,
-                truncation="only_second",
+                truncation="longest_first",  # a question of odd word pieces may still be long
                 max_length=MAX_TOKENS,
                 return_tensors="pt",
                 return_offsets_mapping=True,

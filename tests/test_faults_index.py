@@ -95,7 +95,7 @@ def test_links_inside_the_corpus_are_read_once(corpus_copy, tmp_path):
 
 
 def test_a_file_swapped_for_a_link_after_the_walk_is_not_read(corpus_copy, outside):
-    from qa.corpus import corpus_files, read_corpus_file
+    from qa.corpus_files import corpus_files, read_corpus_file
 
     files, _ = corpus_files(corpus_copy)
     victim = next(f for f in files if f.name == IWAYA_DOC)

@@ -27,7 +27,8 @@ from importlib import metadata
 from pathlib import Path
 
 from qa.assistant import DEFAULT_INDEX, Assistant
-from qa.corpus import MAX_FILE_BYTES, CorpusFile, corpus_files, read_corpus_file
+from qa.corpus import MAX_FILE_BYTES
+from qa.corpus_files import CorpusFile, corpus_files, read_corpus_file
 from qa.errors import QuestionError, RunMismatch
 from qa.eval.metrics import DEPTH, Result, by_type, compute, read_results
 from qa.eval.questions import GoldSpan, Question, QuestionSet, Split, resolve

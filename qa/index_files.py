@@ -70,21 +70,26 @@ def read_manifest(path: Path) -> Manifest:
         raise damaged(path, why(exc)) from None
 
 
-def read_vectors(path: Path, rows: int, dimension: int) -> FaissIndex:
-    """The vectors at ``path``, which must be ``rows`` of ``dimension`` floats (checked before FAISS reads it)."""
+def read_vectors(path: Path, rows: int, dimension: int, kind: str = "flat") -> FaissIndex:
+    """The vectors at ``path``: ``rows`` of ``dimension`` floats in a FAISS index of ``kind`` (the manifest's).
+
+    A flat file's size is checked before FAISS reads it; an approximate one's exact vectors are checked by
+    ``FaissIndex.load`` against the shape its header gives."""
     try:
         size = path.stat().st_size
     except OSError as exc:
         raise damaged(path, why(exc)) from None
     need = 4 * rows * dimension
-    if not need <= size <= need + FAISS_HEADER:
+    if kind == "flat" and not need <= size <= need + FAISS_HEADER:
         raise damaged(path, f"{size:,} bytes where {rows:,} vectors take {need:,}; truncated or of another build")
     try:
         index = FaissIndex.load(path)
-    except (RuntimeError, ValueError, OSError, MemoryError):
-        raise damaged(path, "not a FAISS index file") from None
+    except (RuntimeError, ValueError, OSError, MemoryError) as exc:
+        raise damaged(path, str(exc) if kind != "flat" else "not a FAISS index file") from None
     if len(index) != rows or index.dimension != dimension:
         raise damaged(path, f"{len(index)} vectors of {index.dimension} dimensions, not {rows} of {dimension}")
+    if index.kind != kind:
+        raise damaged(path, f"a {index.kind} index where the manifest says {kind}")
     return index
 
 

@@ -254,6 +254,8 @@ class Manifest:
     documents: dict[str, DocumentEntry]
     entities: str  # the entity tagger that found the sentences' entities
     files: dict[str, FileStamp] = field(default_factory=dict)  # corpus files by name
+    # The FAISS kind of each vector file, ``chunks`` and ``sentences``: ``flat`` (exact) or ``ivf<lists>-sq8``
+    vectors: dict[str, str] = field(default_factory=lambda: {"chunks": "flat", "sentences": "flat"})
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -271,4 +273,5 @@ class Manifest:
             documents={k: DocumentEntry(**v) for k, v in d["documents"].items()},
             entities=d["entities"],
             files={k: FileStamp.from_dict(v) for k, v in d.get("files", {}).items()},
+            vectors={str(k): str(v) for k, v in d.get("vectors", {"chunks": "flat", "sentences": "flat"}).items()},
         )

@@ -191,8 +191,9 @@ def _load_build(build: Path, embedder: Embedder, settings: ChunkSettings, tagger
         if s.doc not in documents or not 0 <= s.start <= s.end <= len(documents[s.doc].text):
             raise damaged(build / "sentences.jsonl", f"line {line} is not a span of documents.jsonl")
     dimension = manifest.model.dimension
-    chunk_index = read_vectors(build / "chunks.faiss", len(chunks), dimension)
-    sentence_index = read_vectors(build / "sentences.faiss", len(sentences), dimension)
+    kinds = manifest.vectors
+    chunk_index = read_vectors(build / "chunks.faiss", len(chunks), dimension, kinds.get("chunks", "flat"))
+    sentence_index = read_vectors(build / "sentences.faiss", len(sentences), dimension, kinds.get("sentences", "flat"))
     keyword_index = read_keywords(build / "keywords", len(chunks))
     return IndexData(
         path=build,
@@ -339,6 +340,9 @@ def _write(
     for c in chunks:
         per_doc[c.doc] = per_doc.get(c.doc, 0) + 1
     hashes = {d.doc: d.content_hash for d in documents}
+    indexes = {
+        name: FaissIndex.for_vectors(v) for name, v in (("chunks", chunk_vectors), ("sentences", sentence_vectors))
+    }
     manifest = Manifest(
         schema_version=SCHEMA_VERSION,
         model=ModelInfo(embedder.name, embedder.dimension, embedder.max_tokens),
@@ -349,14 +353,13 @@ def _write(
         documents={d.doc: DocumentEntry(d.content_hash, d.title, d.date, per_doc.get(d.doc, 0)) for d in documents},
         entities=tagger.name,
         files=files,
+        vectors={name: index.kind for name, index in indexes.items()},
     )
     _write_jsonl(tmp / "documents.jsonl", (d.to_dict() for d in documents))
     _write_jsonl(tmp / "chunks.jsonl", (c.to_dict() for c in chunks))
     _write_jsonl(tmp / "sentences.jsonl", (s.to_dict() for s in sentences))
-    for name, vectors in (("chunks.faiss", chunk_vectors), ("sentences.faiss", sentence_vectors)):
-        index = FaissIndex(embedder.dimension)
-        index.add(np.arange(len(vectors), dtype=np.int64), vectors)
-        index.save(tmp / name)
+    for name, index in indexes.items():
+        index.save(tmp / f"{name}.faiss")
     titles = {d.doc: d.title for d in documents}
     BM25Index([terms(embedding_text(titles[c.doc], c.text)) for c in chunks]).save(tmp / "keywords")
     _publish(index_dir, tmp, manifest)

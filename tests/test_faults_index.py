@@ -242,7 +242,7 @@ def test_a_build_deleted_while_it_is_read_is_read_again_from_current(fake_assist
     real_read = store.read_vectors
     calls = []
 
-    def racing_read(path, rows, dimension):  # another process swaps CURRENT back and prunes the live build
+    def racing_read(path, rows, dimension, kind="flat"):  # another process swaps CURRENT back and prunes the live build
         if not calls:
             calls.append(path)
             (index / "CURRENT").write_text(older.name + "\n")

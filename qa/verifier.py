@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from qa import onnx_models
 from qa.errors import ModelMissing
@@ -74,94 +73,6 @@ def verifier_input(question: str, title: str, prev: str, sentence: str, next: st
     return _clip(question, QUESTION_WORDS), " ".join(p for p in parts if p)
 
 
-GT, LT = 1028, 1026  # word-piece ids of ">" and "<" in MiniLM's (BERT uncased) vocabulary
-
-
-def candidate_mask(input_ids, attention_mask, token_type_ids=None) -> torch.Tensor:
-    """1 on the candidate's own word pieces (between ``>>`` and ``<<``), else 0.
-
-    Pooling only these makes the logit describe the marked sentence, read in
-    context: pooled over the whole input, the sentence just before an answer
-    scored as high as the answer itself, because the answer sat in its context.
-    A row whose markers were cut off falls back to all its real tokens.
-    """
-    second = token_type_ids.bool() if token_type_ids is not None else torch.ones_like(input_ids, dtype=torch.bool)
-    gt, lt = (input_ids == GT) & second, (input_ids == LT) & second
-    opens = torch.zeros_like(gt)
-    opens[:, 2:] = gt[:, :-2] & gt[:, 1:-1]  # first piece after ">>"
-    started = opens.long().cumsum(1) > 0
-    closes = torch.zeros_like(lt)
-    closes[:, :-1] = lt[:, :-1] & lt[:, 1:] & started[:, :-1]  # the first "<" of "<<"
-    span = (started & ~(closes.long().cumsum(1) > 0) & attention_mask.bool()).long()
-    empty = (span.sum(1, keepdim=True) == 0).long()
-    return span + empty * attention_mask.long()  # arithmetic, not torch.where: ONNX Runtime lacks Where on bool
-
-
-class VerifierModel(torch.nn.Module):
-    """MiniLM encoder, mean pooling over the candidate's word pieces, a linear layer: one logit per pair.
-
-    With ``spans`` a second linear layer gives each word piece of the candidate a start and an end
-    logit: where in the sentence the answer phrase lies (the short answer). Pieces outside the
-    candidate get ``-1e4``, so a span never leaves the sentence.
-    """
-
-    def __init__(self, encoder, spans: bool = True):
-        super().__init__()
-        self.encoder = encoder
-        self.dropout = torch.nn.Dropout(0.1)
-        self.head = torch.nn.Linear(encoder.config.hidden_size, 1)
-        self.span = torch.nn.Linear(encoder.config.hidden_size, 2) if spans else None
-
-    def read(self, input_ids, attention_mask, token_type_ids=None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(logit per pair, start logits, end logits per word piece); zeros for a model without spans."""
-        hidden = self.encoder(
-            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-        ).last_hidden_state
-        mask = candidate_mask(input_ids, attention_mask, token_type_ids).unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
-        logit = self.head(self.dropout(pooled))[:, 0]
-        if self.span is None:
-            zeros = torch.zeros_like(input_ids, dtype=hidden.dtype)
-            return logit, zeros, zeros
-        ends = self.span(self.dropout(hidden)) + (mask - 1.0) * 1e4  # arithmetic masking (ONNX-friendly)
-        return logit, ends[..., 0], ends[..., 1]
-
-    def forward(self, input_ids, attention_mask, token_type_ids=None) -> torch.Tensor:
-        return self.read(input_ids, attention_mask, token_type_ids)[0]
-
-    def save(self, folder: Path) -> None:
-        """config.json and float16 model.safetensors (encoder weights under ``encoder.``, and ``head.``)."""
-        from safetensors.torch import save_file
-
-        self.encoder.config.save_pretrained(folder)
-        state = {k: v.detach().to(torch.float16).contiguous() for k, v in self.state_dict().items()}
-        save_file(state, str(folder / "model.safetensors"), metadata={"format": "pt"})
-
-    @classmethod
-    def load(cls, folder: Path) -> VerifierModel:
-        from safetensors.torch import load_file
-        from transformers import AutoConfig, AutoModel
-
-        encoder = AutoModel.from_config(
-            AutoConfig.from_pretrained(str(folder), local_files_only=True), add_pooling_layer=False
-        )
-        state = {k: v.float() for k, v in load_file(str(folder / "model.safetensors")).items()}
-        model = cls(encoder, spans="span.weight" in state)
-        model.load_state_dict(state)
-        return model.eval()
-
-
-class _Exportable(torch.nn.Module):
-    """Positional inputs for ``torch.onnx.export`` (transformers 5's BERT takes keywords only)."""
-
-    def __init__(self, model: VerifierModel):
-        super().__init__()
-        self.model = model
-
-    def forward(self, input_ids, attention_mask, token_type_ids):
-        return self.model.read(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
-
-
 class Verifier:
     """Loads the committed model lazily, once; ``score`` is safe to call from many threads.
 
@@ -176,31 +87,45 @@ class Verifier:
         self.path = Path(path)
         self.backend = backend
         self._lock = threading.Lock()
-        self._model = None
-        self._session = None
+        self._model = None  # the torch model (backend "torch")
+        self._session = None  # the ONNX Runtime session (backend "onnx")
         self._tokenizer = None
+        self._spans = False  # whether the weights have a span head (short answers)
         self._scale, self._bias = 1.0, 0.0
 
     def _load(self) -> None:
-        if self._model is not None:
+        if self._tokenizer is not None:
             return
         if not (self.path / "model.safetensors").is_file():
             raise ModelMissing(f"no verifier model in {self.path}: run benchmarks/train_verifier.py")
-        from transformers import AutoTokenizer
+        from safetensors import safe_open
+        from tokenizers import Tokenizer
 
-        tokenizer = AutoTokenizer.from_pretrained(str(self.path), local_files_only=True)
-        model = VerifierModel.load(self.path)
+        # The fast tokenizer itself, as transformers' AutoTokenizer wraps it (same ids, types and offsets,
+        # checked in tests/test_verifier.py), without importing transformers and torch (2.7 s of a cold start).
+        tokenizer = Tokenizer.from_file(str(self.path / "tokenizer.json"))
+        tokenizer.enable_truncation(max_length=MAX_TOKENS, strategy="longest_first")  # odd questions run long
+        tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+        with safe_open(str(self.path / "model.safetensors"), framework="np") as weights:
+            self._spans = "span.weight" in weights.keys()
         calibration = json.loads((self.path / "calibration.json").read_text())
         self._scale, self._bias = float(calibration["scale"]), float(calibration["bias"])
         if self.backend == "onnx":
-            self._session = self._onnx_session(model)
-        self._tokenizer, self._model = tokenizer, model
+            path = onnx_models.export_path("verifier", self.path / "model.safetensors", EXPORT_RECIPE)
+            # one question's few pairs: one thread each, many questions at once
+            self._session = onnx_models.session(path, self._exportable, ("logits", "start", "end"), threads=1)
+        else:
+            from qa.verifier_model import VerifierModel
+
+            self._model = VerifierModel.load(self.path)
+        self._tokenizer = tokenizer
         log.info("loaded verifier from %s (%s)", self.path, self.backend)
 
-    def _onnx_session(self, model: VerifierModel):
-        path = onnx_models.export_path("verifier", self.path / "model.safetensors", EXPORT_RECIPE)
-        # one question's few pairs: one thread each, many questions at once
-        return onnx_models.session(path, lambda: _Exportable(model), ("logits", "start", "end"), threads=1)
+    def _exportable(self):
+        """The torch model to export (only when the cached export is missing or damaged)."""
+        from qa.verifier_model import Exportable, VerifierModel
+
+        return Exportable(VerifierModel.load(self.path))
 
     def logits(self, question: str, contexts: Sequence[Context]) -> np.ndarray:
         """Raw logits, one per context (higher = more likely to answer ``question``)."""
@@ -213,34 +138,39 @@ class Verifier:
         with self._lock:
             self._load()
             pairs = [verifier_input(question, *c) for c in contexts]
-            batch = self._tokenizer(
-                [a for a, _ in pairs],
-                [b for _, b in pairs],
-                padding=True,
-                truncation="longest_first",  # a question of odd word pieces may still be long
-                max_length=MAX_TOKENS,
-                return_tensors="pt",
-                return_offsets_mapping=True,
-            )
-            offsets = batch.pop("offset_mapping").numpy()
+            batch, offsets = self.encode(pairs)
             if self._session is None:
                 logits, start, end = self._torch_read(batch, len(pairs))
         if self._session is not None:  # sessions may run from many threads at once: questions do not queue
-            logits, start, end = self._session.run(None, {k: v.numpy() for k, v in batch.items()})
-        types = batch["token_type_ids"].numpy()
+            logits, start, end = self._session.run(None, batch)
+        types = batch["token_type_ids"]
         phrases = tuple(
-            answer_phrase(b, start[i], end[i], offsets[i], types[i]) if self._model.span is not None else None
+            answer_phrase(b, start[i], end[i], offsets[i], types[i]) if self._spans else None
             for i, (_, b) in enumerate(pairs)
         )
         return Reading(np.asarray(logits, dtype=np.float32), phrases)
 
+    def encode(self, pairs: Sequence[tuple[str, str]]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """The model's inputs for (first, second) text pairs, and each word piece's character offsets."""
+        self._load()
+        encodings = self._tokenizer.encode_batch(list(pairs))
+        batch = {
+            "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+            "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
+        }
+        return batch, np.array([e.offsets for e in encodings], dtype=np.int64)
+
     def _torch_read(self, batch, n: int):
+        import torch
+
         threads = torch.get_num_threads()
         if n <= SMALL_BATCH:
             torch.set_num_threads(1)
         try:
             with torch.inference_mode():
-                return tuple(t.float().numpy() for t in self._model.read(**batch))
+                tensors = {k: torch.from_numpy(v) for k, v in batch.items()}
+                return tuple(t.float().numpy() for t in self._model.read(**tensors))
         finally:
             torch.set_num_threads(threads)
 

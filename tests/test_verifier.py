@@ -7,7 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from qa.verifier import MODEL_DIR, Verifier, candidate_mask, verifier_input
+from qa.verifier import MODEL_DIR, Verifier, verifier_input
+from qa.verifier_model import candidate_mask
 
 TITLE = "Mont Blanc"
 PASSAGE = [
@@ -120,3 +121,27 @@ def test_the_answer_phrase_is_the_best_span_inside_the_marked_candidate():
     start[inside[0]], end[inside[0] + MAX_SPAN_PIECES + 2] = 9.0, 9.0
     got = answer_phrase(second, start, end, offsets, types)
     assert got is not None and len(tokenizer(got, add_special_tokens=False)["input_ids"]) <= MAX_SPAN_PIECES
+
+
+def test_the_verifier_reads_word_pieces_as_transformers_would():
+    """Without transformers at run time, its inputs and offsets are still those of AutoTokenizer."""
+    from transformers import AutoTokenizer
+
+    hf = AutoTokenizer.from_pretrained(str(MODEL_DIR), local_files_only=True)
+    pairs = [
+        verifier_input("Who was banned in 2025? " * (20 if i == 0 else 1), "Sanctions", "Before.", s, "After.")
+        for i, s in enumerate(["Russia banned Takeshi Iwaya, the foreign minister, in 2025.", "Ja " * 200, "Ok."])
+    ]
+    expected = hf(
+        [a for a, _ in pairs],
+        [b for _, b in pairs],
+        padding=True,
+        truncation="longest_first",
+        max_length=128,
+        return_tensors="np",
+        return_offsets_mapping=True,
+    )
+    batch, offsets = Verifier().encode(pairs)
+    for name in ("input_ids", "attention_mask", "token_type_ids"):
+        assert np.array_equal(batch[name], expected[name]), name
+    assert np.array_equal(offsets, expected["offset_mapping"])

@@ -15,8 +15,8 @@ from qa.errors import (
     UserError,
 )
 from qa.eval import compare, load_questions, run_eval
-from qa.records import Answer, Chunk, Citation, Document, Hit, Turn
-from qa.retrieve import MODES, Filter
+from qa.records import Answer, Chunk, Citation, Document, Filter, Hit, Turn
+from qa.retrieve import MODES
 from qa.scoring import Weights
 
 __version__ = "0.1.0"

@@ -14,6 +14,7 @@ from qa.chunking import ChunkSettings
 from qa.corpus import MAX_FILE_BYTES, Known, LoadResult, load_corpus
 from qa.documents import DocumentExists, DocumentFolder, TrashItem, Undo, shown_name
 from qa.embed import MiniLMEmbedder
+from qa.engines import StoreSpec
 from qa.entities import SpacyTagger
 from qa.errors import (
     CorpusError,
@@ -27,8 +28,8 @@ from qa.errors import (
 from qa.language import unsupported_language
 from qa.pipeline import Pipeline, SentenceTable
 from qa.query import Timeline
-from qa.records import Answer, Document, Hit, Manifest, Turn
-from qa.retrieve import MODES, Filter, Retriever
+from qa.records import Answer, Document, Filter, Hit, Manifest, Turn
+from qa.retrieve import MODES, Retriever
 from qa.scoring import FeatureScorer, Weights
 from qa.stages import Answerer, Embedder, EntityTagger, KeywordIndex, SentenceScorer
 
@@ -81,6 +82,8 @@ class Assistant:
     run at index time (``SpacyTagger``), a ``scorer`` made for
     each loaded index (``FeatureScorer``), and the ``answerer``
     (``ExtractiveAnswerer``); ``weights`` holds every tuned number of the last two.
+    ``store`` (``qa.engines``) says where the vectors and keyword index live: FAISS files
+    in the index folder, or Milvus (``milvus-lite:PATH``, ``milvus://HOST:PORT``).
 
     Loading is lazy: the first call that needs the index loads it (building or
     refreshing it when ``auto_refresh`` is set). Questions may be asked from
@@ -105,9 +108,11 @@ class Assistant:
         tagger: EntityTagger | None = None,
         scorer: str | ScorerFactory = "features",
         answerer: Answerer | None = None,
+        store: StoreSpec | str = "faiss",
     ):
         self.corpus = Path(corpus)
         self.index_dir = Path(index)
+        self.store = StoreSpec.parse(store)
         self.embedder = embedder or MiniLMEmbedder()
         self.settings = settings or ChunkSettings()
         self.tagger = tagger or SpacyTagger()
@@ -125,11 +130,14 @@ class Assistant:
 
     # -- index life cycle ---------------------------------------------------------------------
 
-    def refresh(self, progress: store.BuildProgress | None = None, rebuild: bool = False) -> store.BuildReport:
+    def refresh(
+        self, progress: store.BuildProgress | None = None, rebuild: bool = False, source: Path | str | None = None
+    ) -> store.BuildReport:
         """Re-read the corpus and bring the index up to date (only changed documents are embedded;
-        files unchanged since the build are not read or cleaned again)."""
+        files unchanged since the build are not read or cleaned again). Vectors kept in another store
+        than this assistant's, or in the index folder ``source``, are moved, not embedded again."""
         with self._write_lock:
-            previous = None if rebuild else self._live_or_none()
+            previous = None if rebuild or source is not None else self._live_or_none()
             result = self._load_documents(previous)
             report = store.build(
                 result.documents,
@@ -141,9 +149,13 @@ class Assistant:
                 rebuild,
                 files=result.stamps,
                 previous=previous,
+                store=self.store,
+                source=source,
             )
             if report.touched or rebuild or self._state is None or report.loaded is not previous:
-                data = report.loaded or store.load(self.index_dir, self.embedder, self.settings, self.tagger)
+                data = report.loaded or store.load(
+                    self.index_dir, self.embedder, self.settings, self.tagger, self.store
+                )
                 self._swap(data)
             return report
 
@@ -167,7 +179,7 @@ class Assistant:
             if self.auto_refresh:
                 self.refresh(progress)
             else:
-                data = store.load(self.index_dir, self.embedder, self.settings, self.tagger)
+                data = store.load(self.index_dir, self.embedder, self.settings, self.tagger, self.store)
                 stale = store.stale_documents(data.manifest, self._load_documents(data).documents)
                 if stale:
                     raise IndexStale(

@@ -35,6 +35,7 @@ class BM25Index:
         n = max(self._n, 1)
         self._idf = {t: math.log(1 + (n - f + 0.5) / (f + 0.5)) for t, f in self._df.items()}
         self._unseen_idf = math.log(1 + (n + 0.5) / 0.5)  # a term no row holds: as rare as can be
+        self._last: tuple[tuple[str, ...], np.ndarray] | None = None
 
     def save(self, folder: Path | str) -> None:
         folder = Path(folder)
@@ -61,11 +62,37 @@ class BM25Index:
     def __len__(self) -> int:
         return self._n
 
-    def scores(self, query_terms: Sequence[str]) -> np.ndarray:
-        known = [t for t in query_terms if t in self._vocab]
+    def search(
+        self, query_terms: Sequence[str], k: int, allowed_ids: np.ndarray | None = None, where=None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        scores = self._scores(query_terms)
+        if allowed_ids is not None:
+            keep = np.zeros(self._n, dtype=bool)
+            keep[allowed_ids] = True
+            scores = np.where(keep, scores, 0.0)
+        k = min(k, self._n)
+        if k <= 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        top = np.argpartition(-scores, k - 1)[:k] if k < self._n else np.arange(self._n)
+        top = top[scores[top] > 0]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return top.astype(np.int64), scores[top]
+
+    def scores_of(self, query_terms: Sequence[str], ids: np.ndarray) -> np.ndarray:
+        return self._scores(query_terms)[np.asarray(ids, dtype=np.int64)]
+
+    def _scores(self, query_terms: Sequence[str]) -> np.ndarray:
+        """Every row's score; the last query's are kept, as ``search`` and ``scores_of`` ask in turn."""
+        known = tuple(t for t in query_terms if t in self._vocab)
+        last = self._last
+        if last is not None and last[0] == known:
+            return last[1]
         if not known or not self._n:
-            return np.zeros(self._n, dtype=np.float32)
-        return np.asarray(self._bm25.get_scores(known), dtype=np.float32)
+            scores = np.zeros(self._n, dtype=np.float32)
+        else:
+            scores = np.asarray(self._bm25.get_scores(list(known)), dtype=np.float32)
+        self._last = (known, scores)  # one assignment: threads see the old pair or the new one
+        return scores
 
     def idf(self, term: str) -> float:
         return self._idf.get(term, self._unseen_idf)

@@ -19,6 +19,7 @@ import click
 
 from qa.accounts import READER, ROLES, Accounts, add_account, is_loopback, require_safe_host
 from qa.assistant import DEFAULT_CORPUS, DEFAULT_INDEX, SCORERS, Assistant
+from qa.engines import StoreSpec
 from qa.errors import UserError
 from qa.eval import SETTINGS, cached_index, compare, load_questions, run_eval, runs_beside
 from qa.eval.report import compare_markdown, summary_text
@@ -72,6 +73,18 @@ def corpus_option(f):
 
 
 def index_option(f):
+    """``--index``, and ``--store`` beside it, handed to every assistant the command makes."""
+    f = click.option(
+        "--store",
+        default="faiss",
+        envvar="QA_STORE",
+        show_default=True,
+        show_envvar=True,
+        expose_value=False,
+        callback=_remember_store,
+        help="Where the vectors and keyword index live: faiss (files in --index), milvus-lite:PATH "
+        "(Milvus Lite in this process) or milvus://HOST:PORT (a Milvus server or cluster).",
+    )(f)
     return click.option(
         "--index",
         "index_dir",
@@ -121,6 +134,21 @@ def retrieval_options(f):
     )(f)
 
 
+def _remember_store(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    try:
+        ctx.meta["store"] = StoreSpec.parse(value)
+    except UserError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return value
+
+
+def new_assistant(corpus: Path, index_dir: Path, **options: Any) -> Assistant:
+    """An assistant on the command's corpus, index and ``--store``."""
+    ctx = click.get_current_context(silent=True)
+    store = ctx.meta.get("store", "faiss") if ctx else "faiss"
+    return Assistant(corpus, index_dir, store=store, **options)
+
+
 def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     ctx.meta.setdefault("answering", {})[param.name] = value
     return value
@@ -165,7 +193,7 @@ def load_assistant(corpus: Path, index_dir: Path, progress: bool, **options: Any
     each corpus file that could not be used is named on stderr."""
     ctx = click.get_current_context(silent=True)
     answering = {k: v for k, v in (ctx.meta.get("answering", {}) if ctx else {}).items() if v is not None}
-    assistant = Assistant(corpus, index_dir, **answering, **options)
+    assistant = new_assistant(corpus, index_dir, **answering, **options)
     with StageProgress(enabled=progress) as bar:
         assistant.load(progress=bar)
     report_skipped(assistant)
@@ -193,12 +221,21 @@ def main(verbose: bool) -> None:
 @corpus_option
 @index_option
 @click.option("--rebuild", is_flag=True, help="Re-embed every document instead of only the changed ones.")
+@click.option(
+    "--from",
+    "source",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Take the vectors of unchanged documents from this index folder (e.g. move a FAISS index to "
+    "Milvus with --store milvus://HOST:PORT --from index/).",
+)
 @progress_option
-def index(corpus: Path, index_dir: Path, rebuild: bool, progress: bool) -> None:
+def index(corpus: Path, index_dir: Path, rebuild: bool, source: Path | None, progress: bool) -> None:
     """Build or update the index (only added or changed documents are embedded)."""
-    assistant = Assistant(corpus, index_dir)
+    if rebuild and source is not None:
+        fail("give --rebuild (embed everything again) or --from (reuse another index's vectors), not both")
+    assistant = new_assistant(corpus, index_dir)
     with StageProgress(enabled=progress) as bar:
-        report = assistant.refresh(progress=bar, rebuild=rebuild)
+        report = assistant.refresh(progress=bar, rebuild=rebuild, source=source)
     report_skipped(assistant)
     click.echo(f"index {index_dir}: {report.summary()}")
 
@@ -260,7 +297,7 @@ def chat(corpus: Path, index_dir: Path, k: int, mode: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON Lines, one passage a line.")
 def retrieve(query: str, corpus: Path, index_dir: Path, k: int, mode: str, as_json: bool) -> None:
     """Show the passages retrieved for QUERY, with their exact spans and scores."""
-    assistant = Assistant(corpus, index_dir)
+    assistant = new_assistant(corpus, index_dir)
     for rank, hit in enumerate(assistant.retrieve(query, k=k, mode=mode), 1):
         if as_json:
             click.echo(json.dumps({"rank": rank, **hit.to_dict(), "text": hit.chunk.text}, ensure_ascii=False))
@@ -370,7 +407,7 @@ def eval_command(
     out = out or runs_dir / time.strftime("%Y%m%d-%H%M%S")
     own_index = ctx.get_parameter_source("index_dir") is click.core.ParameterSource.DEFAULT
     if own_index and corpus.exists() and corpus.resolve() != DEFAULT_CORPUS.resolve():
-        index_dir = cached_index(corpus)
+        index_dir = cached_index(corpus, ctx.meta.get("store"))
     question_set = load_questions(questions, split=split)
     assistant = load_assistant(corpus, index_dir, progress=progress)
     try:

@@ -145,8 +145,9 @@ class FaissIndex:
         self._sync()
 
     def search(
-        self, vector: np.ndarray, k: int, allowed_ids: np.ndarray | None = None
+        self, vector: np.ndarray, k: int, allowed_ids: np.ndarray | None = None, where=None
     ) -> tuple[np.ndarray, np.ndarray]:
+        """As ``VectorIndex.search``: the ids, not ``where``, say which rows are allowed."""
         k = min(k, len(self))
         query = np.asarray(vector, dtype=np.float32).reshape(1, self.dimension)
         selector = None

@@ -7,7 +7,7 @@ from langchain_core.documents import Document as LCDocument
 from langchain_core.retrievers import BaseRetriever
 
 from qa.assistant import Assistant
-from qa.retrieve import Filter
+from qa.records import Filter
 
 
 class QARetriever(BaseRetriever):

@@ -17,8 +17,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from qa.query import NEWEST_PASSAGES, Query, Timeline, read_query
-from qa.records import Answer, Chunk, Document, Hit, Sentence, Turn
-from qa.retrieve import Filter, Retriever
+from qa.records import Answer, Chunk, Document, Filter, Hit, Sentence, Turn
+from qa.retrieve import Retriever
 from qa.stages import Answerer, Candidate, Embedder, Scored, SentenceScorer, VectorIndex
 from qa.text import normalize, terms
 

@@ -7,6 +7,7 @@ document's original text (the file decoded as UTF-8, newlines untouched), so
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 
 
@@ -201,6 +202,53 @@ class Answer:
 
 
 @dataclass(frozen=True)
+class Filter:
+    """Restrict retrieval to some documents and/or a date range (ISO strings, inclusive)."""
+
+    docs: frozenset[str] | None = None
+    date_from: str | None = None
+    date_to: str | None = None
+
+    def expression(self) -> str:
+        """The filter as a Milvus boolean expression over ``doc`` and ``date`` fields ("" allows everything).
+
+        ``allows`` compares a date's prefix as long as the bound: a date is at or after ``date_from`` exactly
+        when it sorts at or after it, and at or before ``date_to`` when it sorts before it or starts with it."""
+        parts = []
+        if self.docs is not None:
+            parts.append(f"doc in [{', '.join(json.dumps(d, ensure_ascii=False) for d in sorted(self.docs))}]")
+        if self.date_from or self.date_to:
+            parts.append('date != ""')
+        if self.date_from:
+            parts.append(f"date >= {json.dumps(self.date_from)}")
+        if self.date_to:
+            to = json.dumps(self.date_to)
+            parts.append(f"(date <= {to} or date like {json.dumps(_like_prefix(self.date_to))})")
+        return " and ".join(parts)
+
+    def allows(self, doc: str, date: str | None) -> bool:
+        if self.docs is not None and doc not in self.docs:
+            return False
+        if self.date_from or self.date_to:
+            if not date:
+                return False
+            if self.date_from and date[: len(self.date_from)] < self.date_from:
+                return False
+            if self.date_to and date[: len(self.date_to)] > self.date_to:
+                return False
+        return True
+
+    @property
+    def active(self) -> bool:
+        return self.docs is not None or bool(self.date_from or self.date_to)
+
+
+def _like_prefix(text: str) -> str:
+    """A Milvus ``like`` pattern matching strings that start with ``text``."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+@dataclass(frozen=True)
 class ModelInfo:
     """The embedding model an index was built with."""
 
@@ -256,6 +304,9 @@ class Manifest:
     files: dict[str, FileStamp] = field(default_factory=dict)  # corpus files by name
     # The FAISS kind of each vector file, ``chunks`` and ``sentences``: ``flat`` (exact) or ``ivf<lists>-sq8``
     vectors: dict[str, str] = field(default_factory=lambda: {"chunks": "flat", "sentences": "flat"})
+    # Where the vectors and keyword index live (``qa.engines``): {"engine": "faiss"}, files of the build
+    # folder, or {"engine": "milvus", "uri": ..., "collection": ...}
+    store: dict[str, str] = field(default_factory=lambda: {"engine": "faiss"})
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -274,4 +325,5 @@ class Manifest:
             entities=d["entities"],
             files={k: FileStamp.from_dict(v) for k, v in d.get("files", {}).items()},
             vectors={str(k): str(v) for k, v in d.get("vectors", {"chunks": "flat", "sentences": "flat"}).items()},
+            store={str(k): str(v) for k, v in d.get("store", {"engine": "faiss"}).items()},
         )

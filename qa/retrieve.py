@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
 from qa.errors import QuestionError
-from qa.records import Chunk, Hit
+from qa.records import Chunk, Filter, Hit
 from qa.stages import KeywordIndex, VectorIndex
 from qa.text import terms
 
@@ -16,31 +15,6 @@ MODES = ("hybrid", "dense", "keyword")
 HYBRID_ALPHA = 0.5  # dense and keyword scores count alike in hybrid fusion (min-max and max normalised)
 POOL_MIN = 50  # candidates each retriever contributes before fusion, at least...
 POOL_PER_K = 4  # ...or this many per passage asked for
-
-
-@dataclass(frozen=True)
-class Filter:
-    """Restrict retrieval to some documents and/or a date range (ISO strings, inclusive)."""
-
-    docs: frozenset[str] | None = None
-    date_from: str | None = None
-    date_to: str | None = None
-
-    def allows(self, doc: str, date: str | None) -> bool:
-        if self.docs is not None and doc not in self.docs:
-            return False
-        if self.date_from or self.date_to:
-            if not date:
-                return False
-            if self.date_from and date[: len(self.date_from)] < self.date_from:
-                return False
-            if self.date_to and date[: len(self.date_to)] > self.date_to:
-                return False
-        return True
-
-    @property
-    def active(self) -> bool:
-        return self.docs is not None or bool(self.date_from or self.date_to)
 
 
 class Retriever:
@@ -65,9 +39,6 @@ class Retriever:
         self.keywords = keywords
         self.alpha = alpha  # weight of the dense score in hybrid fusion
 
-    def keyword_scores(self, query: str) -> np.ndarray:
-        return self.keywords.scores(terms(query))
-
     def search(
         self, query: str, query_vector: np.ndarray | None, k: int = 5, mode: str = "hybrid", where: Filter | None = None
     ) -> list[Hit]:
@@ -78,7 +49,9 @@ class Retriever:
         if n == 0 or k <= 0:
             return []
         allowed = self._allowed(where)
-        if allowed is not None and not len(allowed):
+        if allowed is None:
+            where = None
+        elif not len(allowed):
             return []
         pool = min(n, max(POOL_MIN, POOL_PER_K * k))
         cands: set[int] = set()
@@ -86,24 +59,20 @@ class Retriever:
         if mode in ("hybrid", "dense"):
             if query_vector is None:
                 raise ValueError("dense and hybrid retrieval need the query's vector")
-            ids, _ = self.vectors.search(query_vector, pool, allowed)
+            ids, _ = self.vectors.search(query_vector, pool, allowed, where)
             cands.update(int(i) for i in ids)
             dense = query_vector
         if mode in ("hybrid", "keyword"):
-            keyword = self.keyword_scores(query)
-            if allowed is not None:
-                mask = np.zeros(n, dtype=bool)
-                mask[allowed] = True
-                keyword = np.where(mask, keyword, -1.0)
-            top = np.argpartition(-keyword, min(pool, n - 1))[:pool]
-            cands.update(int(i) for i in top if keyword[i] > 0)
+            keyword = terms(query)
+            ids, _ = self.keywords.search(keyword, pool, allowed, where)
+            cands.update(int(i) for i in ids)
         if allowed is not None:
             cands &= set(int(i) for i in allowed)
         if not cands:
             return []
         rows = np.fromiter(cands, dtype=np.int64)
         d_scores = self.vectors.similarity(dense, rows) if dense is not None else None
-        k_scores = np.maximum(keyword[rows], 0) if keyword is not None else None
+        k_scores = np.maximum(self.keywords.scores_of(keyword, rows), 0) if keyword is not None else None
         if mode == "dense":
             fused = d_scores
         elif mode == "keyword":

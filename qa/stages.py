@@ -3,24 +3,24 @@
     question ─► query policy (qa/query.py) ─► Embedder ─► Retriever over a VectorIndex
     and a KeywordIndex ─► candidate sentences ─► SentenceScorer ─► Answerer ─► Answer
 
-Each protocol has one implementation today, named beside it; a new one (a
-trained verifier, a Milvus index, another model) plugs in through
-``Assistant(...)`` without editing its neighbours. Only a stage's own module
-touches its library's types (FAISS in ``qa/faiss_index.py``, bm25s in
-``qa/bm25_index.py``, torch in ``qa/embed.py``).
+Each protocol's implementations are named beside it; a new one (a trained
+verifier, another model) plugs in through ``Assistant(...)``, and a new index
+engine through ``qa/engines.py``, without editing its neighbours. Only a
+stage's own module touches its library's types (FAISS in ``qa/faiss_index.py``,
+bm25s in ``qa/bm25_index.py``, Milvus in ``qa/milvus_index.py``, ONNX Runtime
+in ``qa/embed.py``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
 from qa.query import Query
-from qa.records import Answer, Document, Entity, Hit
+from qa.records import Answer, Document, Entity, Filter, Hit
 
 Progress = Callable[[int, int], None]  # (done, total)
 
@@ -54,14 +54,13 @@ class VectorIndex(Protocol):
 
     def __len__(self) -> int: ...
 
-    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None: ...
-
-    def remove(self, ids: np.ndarray) -> None: ...
-
     def search(
-        self, vector: np.ndarray, k: int, allowed_ids: np.ndarray | None = None
+        self, vector: np.ndarray, k: int, allowed_ids: np.ndarray | None = None, where: Filter | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """The ``k`` best ids (only among ``allowed_ids`` when given) and their scores, best first."""
+        """The ``k`` best ids and their scores, best first; with ``allowed_ids`` only among them.
+
+        ``where`` is the filter those ids were chosen by: an index that keeps each row's document and
+        date (Milvus) filters by it instead, in the engine; one that holds only vectors uses the ids."""
         ...
 
     def similarity(self, vector: np.ndarray, ids: Sequence[int]) -> np.ndarray:
@@ -70,16 +69,21 @@ class VectorIndex(Protocol):
 
     def vectors(self, ids: Sequence[int]) -> np.ndarray: ...
 
-    def save(self, path: Path) -> None: ...
-
 
 class KeywordIndex(Protocol):
-    """Keyword scores of every row for a query's terms (``qa.bm25_index.BM25Index``)."""
+    """Keyword (BM25) scores of rows for a query's terms (``qa.bm25_index.BM25Index``,
+    ``qa.milvus_index.MilvusKeywords``)."""
 
     def __len__(self) -> int: ...
 
-    def scores(self, query_terms: Sequence[str]) -> np.ndarray:
-        """One score per row, in row order; zeros when no term is known."""
+    def search(
+        self, query_terms: Sequence[str], k: int, allowed_ids: np.ndarray | None = None, where: Filter | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Up to ``k`` ids of rows holding a term, best first, and their scores (as ``VectorIndex.search``)."""
+        ...
+
+    def scores_of(self, query_terms: Sequence[str], ids: np.ndarray) -> np.ndarray:
+        """The score of each of ``ids``, in that order; zero for a row with none of the terms."""
         ...
 
     def idf(self, term: str) -> float:

@@ -13,6 +13,10 @@ Layout of an index folder::
         sentences.faiss       normalised sentence embeddings, used to pick answer sentences
         keywords/             the BM25 index of the chunks (bm25s' arrays and JSON), read, not rebuilt
 
+The last three are the FAISS store's (``qa.engines``); with ``--store milvus…`` the vectors and the
+keyword index live in Milvus collections that the manifest names, and the build folder keeps
+``keywords.json`` (the terms' document frequencies) instead.
+
 A build writes a new folder next to the live one and only then points
 ``CURRENT`` at it, so a build killed at any moment leaves the previous index
 loadable. A replaced build is deleted only once no loader can still be reading
@@ -42,10 +46,9 @@ from typing import TypeVar
 
 import numpy as np
 
-from qa.bm25_index import BM25Index
 from qa.chunking import ChunkSettings, chunk_document, embedding_text
-from qa.errors import CorpusError, IndexDamaged, IndexMismatch, IndexMissing
-from qa.faiss_index import FaissIndex
+from qa.engines import Contents, Engine, StoreSpec, engine_for
+from qa.errors import CorpusError, IndexDamaged, IndexMismatch, IndexMissing, IndexProblem
 from qa.index_files import (
     CHUNK_FIELDS,
     DOCUMENT_FIELDS,
@@ -54,10 +57,8 @@ from qa.index_files import (
     current_build,
     damaged,
     problem,
-    read_keywords,
     read_manifest,
     read_records,
-    read_vectors,
 )
 from qa.partial import PartialVectors
 from qa.records import Chunk, Document, DocumentEntry, Entity, FileStamp, Manifest, ModelInfo, Sentence
@@ -155,9 +156,14 @@ def stale_documents(manifest: Manifest, documents: Iterable[Document]) -> list[s
 
 
 def load(
-    index_dir: Path | str, embedder: Embedder, settings: ChunkSettings, tagger: EntityTagger | None = None
+    index_dir: Path | str,
+    embedder: Embedder,
+    settings: ChunkSettings,
+    tagger: EntityTagger | None = None,
+    store: StoreSpec | None = None,
 ) -> IndexData:
-    """The live build at ``index_dir``, checked against this embedder, chunking and tagger.
+    """The live build at ``index_dir``, checked against this embedder, chunking, tagger and store
+    (``None``: wherever the manifest says its vectors are).
 
     Raises ``IndexMissing`` (nothing built), ``IndexMismatch`` (built otherwise) or ``IndexDamaged``
     (a file of the build cannot be read), each one line naming what to do. A build that another
@@ -169,7 +175,7 @@ def load(
         if build is None:
             raise IndexMissing(f"no index at {index_dir}: build it with `qa index`")
         try:
-            return _load_build(build, embedder, settings, tagger)
+            return _load_build(build, embedder, settings, tagger, store)
         except IndexDamaged:
             if attempt == LOAD_ATTEMPTS or current_build(index_dir) == build:
                 raise
@@ -177,9 +183,16 @@ def load(
     raise AssertionError("unreachable")
 
 
-def _load_build(build: Path, embedder: Embedder, settings: ChunkSettings, tagger: EntityTagger | None) -> IndexData:
+def _load_build(
+    build: Path, embedder: Embedder, settings: ChunkSettings, tagger: EntityTagger | None, store: StoreSpec | None
+) -> IndexData:
     manifest = read_manifest(build / "manifest.json")
     check(manifest, embedder, settings, tagger)
+    if store is not None and StoreSpec.of(manifest) != store:
+        raise IndexMismatch(
+            f"the index keeps its vectors in {StoreSpec.of(manifest)}, not {store}: "
+            f"move them with `qa index --store {store}`"
+        )
     documents = {d.doc: d for d in read_records(build / "documents.jsonl", DOCUMENT_FIELDS, Document.from_dict)}
     if documents.keys() != manifest.documents.keys():
         raise damaged(build / "documents.jsonl", "its documents are not those of manifest.json")
@@ -191,11 +204,9 @@ def _load_build(build: Path, embedder: Embedder, settings: ChunkSettings, tagger
     for line, s in enumerate(sentences, 1):
         if s.doc not in documents or not 0 <= s.start <= s.end <= len(documents[s.doc].text):
             raise damaged(build / "sentences.jsonl", f"line {line} is not a span of documents.jsonl")
-    dimension = manifest.model.dimension
-    kinds = manifest.vectors
-    chunk_index = read_vectors(build / "chunks.faiss", len(chunks), dimension, kinds.get("chunks", "flat"))
-    sentence_index = read_vectors(build / "sentences.faiss", len(sentences), dimension, kinds.get("sentences", "flat"))
-    keyword_index = read_keywords(build / "keywords", len(chunks))
+    chunk_index, sentence_index, keyword_index = engine_for(StoreSpec.of(manifest)).open(
+        build, manifest, chunks, sentences
+    )
     return IndexData(
         path=build,
         manifest=manifest,
@@ -218,6 +229,8 @@ def build(
     rebuild: bool = False,
     files: dict[str, FileStamp] | None = None,
     previous: IndexData | None = None,
+    store: StoreSpec | None = None,
+    source: Path | str | None = None,
 ) -> BuildReport:
     """Bring the index at ``index_dir`` up to date with ``documents``.
 
@@ -225,23 +238,29 @@ def build(
     changed ones are chunked, embedded and tagged. ``rebuild`` ignores the previous index.
     ``files`` (``LoadResult.stamps``) is recorded in the manifest, so the next load need not
     read unchanged files; ``previous``, the live build already loaded, is used if it still is live.
+    ``store`` says where the vectors go (``qa.engines``; FAISS files by default): a build whose
+    previous one kept them elsewhere moves them there without embedding again. ``source``, another
+    index folder, is where unchanged documents' chunks and vectors are taken from instead of ``index_dir``.
     """
     started = time.perf_counter()
     index_dir = Path(index_dir)
+    store = store or StoreSpec("faiss")
+    engine = engine_for(store)
     (index_dir / "builds").mkdir(parents=True, exist_ok=True)
     with open(index_dir / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         report = BuildReport()
-        if rebuild or previous is None or current_build(index_dir) != previous.path:
+        if rebuild or previous is None or current_build(index_dir) != previous.path or source is not None:
             previous = None
         if not rebuild and previous is None:
             try:
-                previous = load(index_dir, embedder, settings, tagger)
+                previous = load(source if source is not None else index_dir, embedder, settings, tagger)
             except IndexMismatch as exc:  # another model or schema, or a damaged file: embed everything again
                 log.warning("rebuilding from scratch: %s", exc)
                 report.rebuilt = problem(exc)
             except IndexMissing:
-                pass
+                if source is not None:
+                    raise
         kept_docs = previous.documents if previous else {}
         names = [d.doc for d in documents]
         if len(set(names)) != len(names):
@@ -252,8 +271,8 @@ def build(
 
         chunks: list[Chunk] = []
         sentences: list[Sentence] = []
-        chunk_rows: list[np.ndarray | None] = []
-        sentence_rows: list[np.ndarray | None] = []
+        chunk_from: list[int] = []  # each chunk's row in the previous build, -1 for a new one
+        sentence_from: list[int] = []
         to_embed_chunks: list[tuple[int, str]] = []
         to_embed_sentences: list[tuple[int, str]] = []
         reuse = _rows_by_doc(previous) if previous else {}
@@ -261,22 +280,22 @@ def build(
             old = kept_docs.get(doc.doc)
             if old is not None and old.content_hash == doc.content_hash and doc.doc in reuse:
                 report.unchanged += 1
-                doc_chunks, c_vecs, doc_sents, s_vecs = reuse[doc.doc]
-                chunks += doc_chunks
-                chunk_rows += list(c_vecs)
-                sentences += doc_sents
-                sentence_rows += list(s_vecs)
+                c_rows, s_rows = reuse[doc.doc]
+                chunks += [previous.chunks[r] for r in c_rows]
+                chunk_from += c_rows
+                sentences += [previous.sentences[r] for r in s_rows]
+                sentence_from += s_rows
                 continue
             (report.changed if old is not None else report.added).append(doc.doc)
             doc_chunks, doc_sents = chunk_document(doc, embedder.count_tokens, settings, embedder.max_tokens)
             for c in doc_chunks:
                 to_embed_chunks.append((len(chunks), embedding_text(doc.title, c.text)))
                 chunks.append(c)
-                chunk_rows.append(None)
+                chunk_from.append(-1)
             for s in doc_sents:
                 to_embed_sentences.append((len(sentences), normalize(doc.text[s.start : s.end])))
                 sentences.append(s)
-                sentence_rows.append(None)
+                sentence_from.append(-1)
             if progress:
                 progress("chunking", n, len(documents))
         # Entities are found on a second thread while the model embeds: spaCy and ONNX Runtime both leave
@@ -287,39 +306,44 @@ def build(
         tagging.shutdown(wait=False)
         total = len(to_embed_chunks) + len(to_embed_sentences)
         partial = PartialVectors(index_dir / "partial", embedder)
+        c_vecs = s_vecs = np.zeros((0, embedder.dimension), dtype=np.float32)
         if total:
 
             def step(offset: int) -> Callable[[int, int], None] | None:
                 return (lambda done, _: progress("embedding", offset + done, total)) if progress else None
 
             c_vecs = partial.encode([t for _, t in to_embed_chunks], progress=step(0))
-            for (row, _), vec in zip(to_embed_chunks, c_vecs):
-                chunk_rows[row] = vec
             s_vecs = partial.encode([t for _, t in to_embed_sentences], progress=step(len(to_embed_chunks)))
-            for (row, _), vec in zip(to_embed_sentences, s_vecs):
-                sentence_rows[row] = vec
         tagged.result()
         report.embedded = len(to_embed_chunks)
         report.resumed = partial.resumed
         report.chunks = len(chunks)
-        if previous is not None and not report.touched:
+        moved = previous is not None and StoreSpec.of(previous.manifest) != store
+        if moved:
+            log.warning("moving the index's vectors from %s to %s", StoreSpec.of(previous.manifest), store)
+        if previous is not None and not report.touched and not moved and source is None:
             if files is not None and files != previous.manifest.files:
                 previous = _restamp(index_dir, previous, files)  # same build, the files' new stamps
             report.seconds = time.perf_counter() - started
             report.loaded = previous  # read once: the caller need not load it again
             return report
-        _write(
-            index_dir,
-            documents,
-            chunks,
-            _stack(chunk_rows, embedder.dimension),
-            sentences,
-            _stack(sentence_rows, embedder.dimension),
-            embedder,
-            settings,
-            tagger,
-            files or {},
+        titles = {d.doc: d.title for d in documents}
+        contents = Contents(
+            documents=documents,
+            chunks=chunks,
+            chunk_vectors=_gather(
+                previous.chunk_index if previous else None, chunk_from, [r for r, _ in to_embed_chunks], c_vecs
+            ),
+            chunk_terms=[terms(embedding_text(titles[c.doc], c.text)) for c in chunks],
+            sentences=sentences,
+            sentence_vectors=_gather(
+                previous.sentence_index if previous else None, sentence_from, [r for r, _ in to_embed_sentences], s_vecs
+            ),
         )
+        storing = (lambda done, total: progress("storing", done, total)) if progress else None
+        live = _live_store(index_dir)
+        _write(index_dir, contents, engine, None if rebuild else live, embedder, settings, tagger, files or {}, storing)
+        engine.settle(live)
         partial.clear()
         report.seconds = time.perf_counter() - started
         log.info("index %s: %s", index_dir, report.summary())
@@ -328,28 +352,29 @@ def build(
 
 def _write(
     index_dir: Path,
-    documents: list[Document],
-    chunks: list[Chunk],
-    chunk_vectors: np.ndarray,
-    sentences: list[Sentence],
-    sentence_vectors: np.ndarray,
+    contents: Contents,
+    engine: Engine,
+    live: dict | None,
     embedder: Embedder,
     settings: ChunkSettings,
     tagger: EntityTagger,
     files: dict[str, FileStamp],
+    progress: Callable[[int, int], None] | None,
 ) -> None:
     builds = index_dir / "builds"
     for leftover in builds.glob(".tmp-*"):  # from a killed build; we hold the lock
         shutil.rmtree(leftover, ignore_errors=True)
     tmp = builds / f".tmp-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
+    documents, chunks, sentences = contents.documents, contents.chunks, contents.sentences
     per_doc: dict[str, int] = {}
     for c in chunks:
         per_doc[c.doc] = per_doc.get(c.doc, 0) + 1
     hashes = {d.doc: d.content_hash for d in documents}
-    indexes = {
-        name: FaissIndex.for_vectors(v) for name, v in (("chunks", chunk_vectors), ("sentences", sentence_vectors))
-    }
+    _write_jsonl(tmp / "documents.jsonl", (d.to_dict() for d in documents))
+    _write_jsonl(tmp / "chunks.jsonl", (c.to_dict() for c in chunks))
+    _write_jsonl(tmp / "sentences.jsonl", (s.to_dict() for s in sentences))
+    stored = engine.write(tmp, contents, live, progress)
     manifest = Manifest(
         schema_version=SCHEMA_VERSION,
         model=ModelInfo(embedder.name, embedder.dimension, embedder.max_tokens),
@@ -360,15 +385,9 @@ def _write(
         documents={d.doc: DocumentEntry(d.content_hash, d.title, d.date, per_doc.get(d.doc, 0)) for d in documents},
         entities=tagger.name,
         files=files,
-        vectors={name: index.kind for name, index in indexes.items()},
+        vectors=stored["vectors"],
+        store=stored["store"],
     )
-    _write_jsonl(tmp / "documents.jsonl", (d.to_dict() for d in documents))
-    _write_jsonl(tmp / "chunks.jsonl", (c.to_dict() for c in chunks))
-    _write_jsonl(tmp / "sentences.jsonl", (s.to_dict() for s in sentences))
-    for name, index in indexes.items():
-        index.save(tmp / f"{name}.faiss")
-    titles = {d.doc: d.title for d in documents}
-    BM25Index([terms(embedding_text(titles[c.doc], c.text)) for c in chunks]).save(tmp / "keywords")
     _publish(index_dir, tmp, manifest)
 
 
@@ -387,6 +406,15 @@ def _publish(index_dir: Path, tmp: Path, manifest: Manifest) -> str:
     _fsync_dir(index_dir)
     _prune(builds, name)
     return name
+
+
+def _live_store(index_dir: Path) -> dict | None:
+    """The ``store`` of the live build's manifest, whatever else it holds; None when there is none."""
+    try:
+        build = current_build(index_dir)
+        return read_manifest(build / "manifest.json").store if build is not None else None
+    except IndexProblem:
+        return None
 
 
 def _restamp(index_dir: Path, previous: IndexData, files: dict[str, FileStamp]) -> IndexData:
@@ -430,25 +458,28 @@ def _tag(
             sentences[r] = replace(s, entities=tuple(Entity(s.start + a, s.start + b, label) for a, b, label in spans))
 
 
-def _rows_by_doc(data: IndexData) -> dict[str, tuple[list[Chunk], np.ndarray, list[Sentence], np.ndarray]]:
-    out: dict[str, tuple[list, list, list, list]] = {}
+def _rows_by_doc(data: IndexData) -> dict[str, tuple[list[int], list[int]]]:
+    """Each document's chunk rows and sentence rows in ``data``."""
+    out: dict[str, tuple[list[int], list[int]]] = {}
     for i, c in enumerate(data.chunks):
-        out.setdefault(c.doc, ([], [], [], []))
-        out[c.doc][0].append(c)
-        out[c.doc][1].append(i)
+        out.setdefault(c.doc, ([], []))[0].append(i)
     for i, s in enumerate(data.sentences):
-        out.setdefault(s.doc, ([], [], [], []))
-        out[s.doc][2].append(s)
-        out[s.doc][3].append(i)
-    return {
-        d: (c, data.chunk_index.vectors(ci), s, data.sentence_index.vectors(si)) for d, (c, ci, s, si) in out.items()
-    }
+        out.setdefault(s.doc, ([], []))[1].append(i)
+    return out
 
 
-def _stack(rows: list[np.ndarray | None], dimension: int) -> np.ndarray:
-    if not rows:
-        return np.zeros((0, dimension), dtype=np.float32)
-    return np.vstack(rows).astype(np.float32)
+def _gather(previous: VectorIndex | None, sources: list[int], new_rows: list[int], new: np.ndarray) -> np.ndarray:
+    """The vectors of a build: rows with a ``sources`` row (>= 0) read from the ``previous`` build's index
+    in one call, the ``new_rows`` from ``new``."""
+    out = np.empty((len(sources), new.shape[1]), dtype=np.float32)
+    source = np.asarray(sources, dtype=np.int64)
+    old = source >= 0
+    if old.any():
+        assert previous is not None
+        out[old] = previous.vectors(source[old])
+    if new_rows:
+        out[np.asarray(new_rows, dtype=np.int64)] = new
+    return out
 
 
 def _write_jsonl(path: Path, records: Iterable[dict]) -> None:

@@ -30,7 +30,7 @@ ASK_JSON_FIELDS = {
     "confidence",
     "latency_ms",
 }  # as the README documents them
-SHARED_OPTIONS = ("corpus", "index_dir")
+SHARED_OPTIONS = ("corpus", "index_dir", "store")
 
 
 def run(command, *args, env=None, check=True, stdin=None):

@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 
-from qa import Assistant, HashEmbedder, IndexMismatch, store
+from qa import Assistant, HashEmbedder, IndexMismatch, engines
 from qa.chunking import ChunkSettings
 from qa.corpus import load_corpus
 from qa.embed import BUILD_TURN_CHARS, MiniLMEmbedder
@@ -239,7 +239,7 @@ def test_a_build_deleted_while_it_is_read_is_read_again_from_current(fake_assist
     fake_assistant.refresh()
     live, builds = current_build(index), index / "builds"
     older = next(p for p in builds.iterdir() if p != live)
-    real_read = store.read_vectors
+    real_read = engines.read_vectors
     calls = []
 
     def racing_read(path, rows, dimension, kind="flat"):  # another process swaps CURRENT back and prunes the live build
@@ -249,7 +249,7 @@ def test_a_build_deleted_while_it_is_read_is_read_again_from_current(fake_assist
             shutil.rmtree(live)
         return real_read(path, rows, dimension)
 
-    monkeypatch.setattr("qa.store.read_vectors", racing_read)
+    monkeypatch.setattr("qa.engines.read_vectors", racing_read)
     data = load(index, HashEmbedder(), ChunkSettings(), NoTagger())
     assert data.path == older and calls
 

@@ -32,8 +32,7 @@ from qa.eval import RESULTS, SUMMARY, load_questions, run_eval, runs_beside
 from qa.eval.metrics import is_miss, miss_kind, read_results
 from qa.eval.report import HEADLINE
 from qa.feedback import append_feedback
-from qa.records import Citation, Turn
-from qa.retrieve import Filter
+from qa.records import Citation, Filter, Turn
 from qa.store import BuildProgress, BuildReport
 
 log = logging.getLogger(__name__)

@@ -258,6 +258,9 @@ def corpus_key(corpus: Path | str) -> str:
     return digest.hexdigest()[:16]
 
 
-def cached_index(corpus: Path | str) -> Path:
-    """Where the index of a corpus other than the project's lives, keyed by its content."""
-    return cache_home() / f"index-{corpus_key(corpus)}"
+def cached_index(corpus: Path | str, store: object = None) -> Path:
+    """Where the index of a corpus other than the project's lives, keyed by its content (and by its
+    ``store`` other than FAISS: a Milvus index keeps its own records)."""
+    kind = str(store or "faiss")
+    suffix = "" if kind == "faiss" else "-" + hashlib.sha256(kind.encode()).hexdigest()[:8]
+    return cache_home() / f"index-{corpus_key(corpus)}{suffix}"

@@ -307,6 +307,7 @@ class Manifest:
     # Where the vectors and keyword index live (``qa.engines``): {"engine": "faiss"}, files of the build
     # folder, or {"engine": "milvus", "uri": ..., "collection": ...}
     store: dict[str, str] = field(default_factory=lambda: {"engine": "faiss"})
+    checksums: dict[str, str] = field(default_factory=dict)  # SHA-256 of each records file, by name
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -326,4 +327,5 @@ class Manifest:
             files={k: FileStamp.from_dict(v) for k, v in d.get("files", {}).items()},
             vectors={str(k): str(v) for k, v in d.get("vectors", {"chunks": "flat", "sentences": "flat"}).items()},
             store={str(k): str(v) for k, v in d.get("store", {"engine": "faiss"}).items()},
+            checksums={str(k): str(v) for k, v in d.get("checksums", {}).items()},
         )

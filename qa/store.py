@@ -193,17 +193,23 @@ def _load_build(
             f"the index keeps its vectors in {StoreSpec.of(manifest)}, not {store}: "
             f"move them with `qa index --store {store}`"
         )
-    documents = {d.doc: d for d in read_records(build / "documents.jsonl", DOCUMENT_FIELDS, Document.from_dict)}
+    # Files whose SHA-256 is the manifest's are as the build wrote them, and not checked record by record
+    # (that took most of a cold start's seconds at 100,000 passages); others, and older builds', are.
+    sums = manifest.checksums
+    docs, whole = read_records(build / "documents.jsonl", DOCUMENT_FIELDS, Document.from_dict, sums)
+    documents = {d.doc: d for d in docs}
     if documents.keys() != manifest.documents.keys():
         raise damaged(build / "documents.jsonl", "its documents are not those of manifest.json")
-    chunks = read_records(build / "chunks.jsonl", CHUNK_FIELDS, Chunk.from_dict)
-    for line, c in enumerate(chunks, 1):
-        if c.doc not in documents or documents[c.doc].text[c.start : c.end] != c.text:
-            raise damaged(build / "chunks.jsonl", f"line {line} is not a passage of documents.jsonl")
-    sentences = read_records(build / "sentences.jsonl", SENTENCE_FIELDS, Sentence.from_dict)
-    for line, s in enumerate(sentences, 1):
-        if s.doc not in documents or not 0 <= s.start <= s.end <= len(documents[s.doc].text):
-            raise damaged(build / "sentences.jsonl", f"line {line} is not a span of documents.jsonl")
+    chunks, whole_chunks = read_records(build / "chunks.jsonl", CHUNK_FIELDS, Chunk.from_dict, sums)
+    if not (whole and whole_chunks):
+        for line, c in enumerate(chunks, 1):
+            if c.doc not in documents or documents[c.doc].text[c.start : c.end] != c.text:
+                raise damaged(build / "chunks.jsonl", f"line {line} is not a passage of documents.jsonl")
+    sentences, whole_sentences = read_records(build / "sentences.jsonl", SENTENCE_FIELDS, Sentence.from_dict, sums)
+    if not (whole and whole_sentences):
+        for line, s in enumerate(sentences, 1):
+            if s.doc not in documents or not 0 <= s.start <= s.end <= len(documents[s.doc].text):
+                raise damaged(build / "sentences.jsonl", f"line {line} is not a span of documents.jsonl")
     chunk_index, sentence_index, keyword_index = engine_for(StoreSpec.of(manifest)).open(
         build, manifest, chunks, sentences
     )
@@ -268,6 +274,20 @@ def build(
             raise CorpusError(f"duplicate document ids in the corpus: {', '.join(dup[:5])}")
         now = {d.doc for d in documents}
         report.removed = sorted(set(kept_docs) - now)
+        same_store = previous is not None and StoreSpec.of(previous.manifest) == store and source is None
+        if (
+            same_store
+            and not report.removed
+            and all(
+                kept_docs.get(d.doc) is not None and kept_docs[d.doc].content_hash == d.content_hash for d in documents
+            )
+        ):  # nothing to do: not even a look at the previous build's rows
+            report.unchanged, report.chunks = len(documents), len(previous.chunks)
+            if files is not None and files != previous.manifest.files:
+                previous = _restamp(index_dir, previous, files)
+            report.seconds = time.perf_counter() - started
+            report.loaded = previous
+            return report
 
         chunks: list[Chunk] = []
         sentences: list[Sentence] = []
@@ -318,15 +338,8 @@ def build(
         report.embedded = len(to_embed_chunks)
         report.resumed = partial.resumed
         report.chunks = len(chunks)
-        moved = previous is not None and StoreSpec.of(previous.manifest) != store
-        if moved:
+        if previous is not None and not same_store:
             log.warning("moving the index's vectors from %s to %s", StoreSpec.of(previous.manifest), store)
-        if previous is not None and not report.touched and not moved and source is None:
-            if files is not None and files != previous.manifest.files:
-                previous = _restamp(index_dir, previous, files)  # same build, the files' new stamps
-            report.seconds = time.perf_counter() - started
-            report.loaded = previous  # read once: the caller need not load it again
-            return report
         titles = {d.doc: d.title for d in documents}
         contents = Contents(
             documents=documents,
@@ -371,9 +384,11 @@ def _write(
     for c in chunks:
         per_doc[c.doc] = per_doc.get(c.doc, 0) + 1
     hashes = {d.doc: d.content_hash for d in documents}
-    _write_jsonl(tmp / "documents.jsonl", (d.to_dict() for d in documents))
-    _write_jsonl(tmp / "chunks.jsonl", (c.to_dict() for c in chunks))
-    _write_jsonl(tmp / "sentences.jsonl", (s.to_dict() for s in sentences))
+    checksums = {
+        "documents.jsonl": _write_jsonl(tmp / "documents.jsonl", (d.to_dict() for d in documents)),
+        "chunks.jsonl": _write_jsonl(tmp / "chunks.jsonl", (c.to_dict() for c in chunks)),
+        "sentences.jsonl": _write_jsonl(tmp / "sentences.jsonl", (s.to_dict() for s in sentences)),
+    }
     stored = engine.write(tmp, contents, live, progress)
     manifest = Manifest(
         schema_version=SCHEMA_VERSION,
@@ -387,6 +402,7 @@ def _write(
         files=files,
         vectors=stored["vectors"],
         store=stored["store"],
+        checksums=checksums,
     )
     _publish(index_dir, tmp, manifest)
 
@@ -482,12 +498,17 @@ def _gather(previous: VectorIndex | None, sources: list[int], new_rows: list[int
     return out
 
 
-def _write_jsonl(path: Path, records: Iterable[dict]) -> None:
-    with open(path, "w", encoding="utf-8") as fh:
+def _write_jsonl(path: Path, records: Iterable[dict]) -> str:
+    """Write ``records`` one per line; returns the file's SHA-256, which lets a load trust it unchecked."""
+    digest = hashlib.sha256()
+    with open(path, "wb") as fh:
         for rec in records:
-            fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            line = (json.dumps(rec, ensure_ascii=False) + "\n").encode("utf-8")
+            digest.update(line)
+            fh.write(line)
         fh.flush()
         os.fsync(fh.fileno())
+    return digest.hexdigest()
 
 
 def _fsync_dir(path: Path) -> None:

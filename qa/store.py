@@ -338,7 +338,7 @@ def build(
         report.embedded = len(to_embed_chunks)
         report.resumed = partial.resumed
         report.chunks = len(chunks)
-        if previous is not None and not same_store:
+        if previous is not None and StoreSpec.of(previous.manifest) != store:
             log.warning("moving the index's vectors from %s to %s", StoreSpec.of(previous.manifest), store)
         titles = {d.doc: d.title for d in documents}
         contents = Contents(

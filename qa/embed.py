@@ -7,6 +7,7 @@ import os
 import re
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
@@ -36,6 +37,9 @@ BUILD_TURN_CHARS = 512
 # articles' 31 passages took 2.2-3.8 s in small turns on one thread, 2.8-4.4 s as one batch on two,
 # but 6-18 s in small turns on two (the threads wait on each other at every layer).
 BUILD_THREADS = 1
+# Turns of an ONNX build run on this many threads at once, each with a one-thread session, beside the
+# entity tagger's thread: one turn at a time left a core idle once tagging was done.
+BUILD_WORKERS = 2
 
 
 class MiniLMEmbedder:
@@ -71,7 +75,9 @@ class MiniLMEmbedder:
         self.backend = backend
         self.name = BACKENDS[backend]
         self._threads = threads
-        self._turns = _Turns()
+        # ONNX Runtime runs turns side by side (torch's threads would wait on each other)
+        self._workers = BUILD_WORKERS if backend == "onnx" else 1
+        self._turns = _Turns(capacity=self._workers)
 
     @cached_property
     def _tokenizer(self):
@@ -115,12 +121,28 @@ class MiniLMEmbedder:
         # Sort by length so batches pad little; report progress turn by turn.
         order = np.argsort([-len(t) for t in texts], kind="stable")
         done = 0
-        for idx in _turns_of(order, [len(t) for t in texts], batch_size):
+        counting = threading.Lock()
+
+        def turn(idx: np.ndarray) -> None:
+            nonlocal done
             with self._turns.take(), self._threads_of(self._threads or BUILD_THREADS):
                 out[idx] = self._encode([texts[j] for j in idx], batch_size)
-            done += len(idx)
-            if progress:
-                progress(done, len(texts))
+            with counting:
+                done += len(idx)
+                if progress:
+                    progress(done, len(texts))
+
+        turns = _turns_of(order, [len(t) for t in texts], batch_size)
+        if self._workers == 1:
+            for idx in turns:
+                turn(idx)
+        else:
+            pool = ThreadPoolExecutor(self._workers, thread_name_prefix="qa-embed")
+            try:
+                for _ in pool.map(turn, turns):  # re-raises a worker's error
+                    pass
+            finally:  # an interrupted build stops after the turns under way
+                pool.shutdown(wait=True, cancel_futures=True)
         return out
 
     def _threads_of(self, n: int):
@@ -199,12 +221,15 @@ class _OnnxMiniLM:
 
 
 class _Turns:
-    """First come, first served use of the model: a question waits for at most the turns queued before it."""
+    """First come, first served use of the model by at most ``capacity`` callers at once: a question waits
+    for at most the turns queued before it."""
 
-    def __init__(self) -> None:
+    def __init__(self, capacity: int = 1) -> None:
         self._ready = threading.Condition()
+        self._capacity = capacity
         self._next = 0  # the ticket the next caller gets
-        self._serving = 0  # the ticket whose turn it is
+        self._serving = 0  # the ticket let in next
+        self._active = 0  # callers let in and not yet done
         self._abandoned: set[int] = set()  # tickets of callers interrupted while they waited
 
     @contextmanager
@@ -213,29 +238,29 @@ class _Turns:
             ticket = self._next
             self._next += 1
             try:
-                while self._serving != ticket:
+                while self._serving != ticket or self._active >= self._capacity:
                     self._ready.wait()
             except BaseException:
-                if self._serving == ticket:
-                    self._advance(ticket)
-                else:
-                    self._abandoned.add(ticket)
+                self._abandoned.add(ticket)
+                self._skip_abandoned()
+                self._ready.notify_all()
                 raise
+            self._active += 1
+            self._serving += 1
+            self._skip_abandoned()
+            self._ready.notify_all()
         try:
             yield
         finally:
             with self._ready:
-                self._advance(ticket)
+                self._active -= 1
+                self._ready.notify_all()
 
-    def _advance(self, ticket: int) -> None:
-        """Pass the turn on if it is ``ticket``'s, skipping abandoned tickets (call holding ``_ready``)."""
-        if self._serving != ticket:
-            return
-        self._serving += 1
+    def _skip_abandoned(self) -> None:
+        """Let no abandoned ticket hold the queue (call holding ``_ready``)."""
         while self._serving in self._abandoned:
             self._abandoned.remove(self._serving)
             self._serving += 1
-        self._ready.notify_all()
 
 
 def _turns_of(order: np.ndarray, lengths: list[int], batch_size: int) -> list[np.ndarray]:

@@ -42,3 +42,42 @@ def test_the_int8_model_ranks_the_answer_first(minilm):
 def test_an_unknown_backend_is_refused_in_one_line():
     with pytest.raises(ValueError, match="unknown embedder backend 'gpu': use onnx or torch"):
         MiniLMEmbedder(backend="gpu")
+
+
+def test_build_turns_run_two_at_a_time_in_order():
+    """An ONNX build encodes on two threads: two turns run side by side, a third waits for one of them,
+    and turns start in the order they were asked for (a question waits behind at most the turns under way)."""
+    import threading
+    import time
+
+    from qa.embed import _Turns
+
+    turns, started, inside, most = _Turns(capacity=2), [], [0], [0]
+    lock = threading.Lock()
+
+    def take(n):
+        with turns.take():
+            with lock:
+                started.append(n)
+                inside[0] += 1
+                most[0] = max(most[0], inside[0])
+            time.sleep(0.05)
+            with lock:
+                inside[0] -= 1
+
+    threads = []
+    for n in range(6):
+        threads.append(threading.Thread(target=take, args=(n,)))
+        threads[-1].start()
+        time.sleep(0.005)  # ask in order
+    for t in threads:
+        t.join()
+    assert started == list(range(6)) and most[0] == 2
+
+
+def test_a_parallel_build_gives_each_text_the_vector_it_has_alone(minilm):
+    article = (CORPUS / "000_a07452a012145e1e.txt").read_text(encoding="utf-8")
+    texts = [p for p in article.split("\n") if len(p) > 40] + TEXTS
+    together = minilm.encode(texts)  # more than a question's few texts: turns on two threads
+    alone = np.vstack([minilm.encode([t]) for t in texts])
+    assert np.array_equal(together, alone)

@@ -66,6 +66,14 @@ def client_for(spec: StoreSpec) -> MilvusClient:
         return _clients[spec.uri]
 
 
+def close_clients() -> None:
+    """Close every client this process opened (Milvus Lite then lets go of its files)."""
+    with _clients_lock:
+        for client in _clients.values():
+            client.close()
+        _clients.clear()
+
+
 def row_keys(rows: Sequence[Chunk] | Sequence[Sentence], hashes: dict[str, str]) -> np.ndarray:
     """A stable id for each chunk or sentence: its document's content hash and its span, hashed to 63 bits."""
     keys = np.empty(len(rows), dtype=np.int64)

@@ -14,7 +14,7 @@ from qa.cli import main
 from qa.engines import StoreSpec
 from qa.entities import NoTagger
 from qa.errors import UserError
-from qa.milvus_index import client_for
+from qa.milvus_index import client_for, close_clients
 from qa.text import terms
 from tests.conftest import IWAYA_DOC
 from tests.test_cli import qa
@@ -25,6 +25,13 @@ QUERIES = [
     "export controls on semiconductors",
     "when did Russia bar Japanese lawmakers",
 ]
+
+
+@pytest.fixture(autouse=True)
+def one_milvus_per_test():
+    """Each test opens its own Milvus Lite file; its in-process server ends with the test."""
+    yield
+    close_clients()
 
 
 def lite(tmp_path) -> str:

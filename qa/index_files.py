@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -18,7 +18,7 @@ import orjson
 from qa.bm25_index import BM25Index
 from qa.errors import IndexDamaged, IndexMismatch
 from qa.faiss_index import FaissIndex
-from qa.records import Manifest
+from qa.records import Manifest, Sentence
 
 T = TypeVar("T")
 
@@ -68,6 +68,9 @@ def read_manifest(path: Path) -> Manifest:
         check_fields(raw["model"], MODEL_FIELDS, "model")
         for doc, entry in raw["documents"].items():
             check_fields(entry, ENTRY_FIELDS, f"documents[{json.dumps(doc, ensure_ascii=False)}]")
+            count = entry.get("sentences")
+            if count is not None and (type(count) is not int or count < 0):
+                raise ValueError(f"documents[{json.dumps(doc, ensure_ascii=False)}] sentences is not a count")
         return Manifest.from_dict(raw)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise damaged(path, why(exc)) from None
@@ -127,6 +130,57 @@ def read_records(
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise damaged(path, f"line {number}: {why(exc)}") from None
     return records, whole
+
+
+class LazySentences(Sequence):
+    """The sentences of a build, each read from its line of ``sentences.jsonl`` when first asked for.
+
+    Only for a file whose checksum is the manifest's: its lines are then the build's records, and
+    ``ranges`` (each document's rows, from the manifest's counts) says where each document's are. At
+    100,000 passages reading every sentence into a record took over a second of each start."""
+
+    def __init__(self, lines: list[bytes], ranges: dict[str, tuple[int, int]]):
+        self._lines = lines
+        self._read: dict[int, Sentence] = {}  # dict writes are atomic: threads may share it
+        self.ranges = ranges
+
+    def __len__(self) -> int:
+        return len(self._lines)
+
+    def __getitem__(self, row):
+        if isinstance(row, slice):
+            return [self[i] for i in range(*row.indices(len(self)))]
+        if row < 0:
+            row += len(self)
+        found = self._read.get(row)
+        if found is None:
+            if not 0 <= row < len(self._lines):
+                raise IndexError(row)
+            found = self._read[row] = Sentence.from_dict(orjson.loads(self._lines[row]))
+        return found
+
+
+def read_sentences(path: Path, manifest: Manifest) -> LazySentences | None:
+    """``sentences.jsonl`` to be read lazily, when the file is whole and the manifest counts each document's
+    sentences; None otherwise (``read_records`` then reads and checks every line)."""
+    if any(entry.sentences is None for entry in manifest.documents.values()):
+        return None
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise damaged(path, why(exc)) from None
+    if manifest.checksums.get(path.name) != hashlib.sha256(data).hexdigest():
+        return None
+    lines = data.split(b"\n")
+    if lines and not lines[-1]:
+        lines.pop()
+    ranges, row = {}, 0
+    for doc, entry in manifest.documents.items():
+        ranges[doc] = (row, row + entry.sentences)
+        row += entry.sentences
+    if row != len(lines):
+        raise damaged(path, f"{len(lines)} sentences where the manifest counts {row}")
+    return LazySentences(lines, ranges)
 
 
 def check_fields(record: object, fields: dict[str, type | tuple[type, ...]], where: str = "record") -> None:

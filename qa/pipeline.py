@@ -41,19 +41,27 @@ class Search:
 class SentenceTable:
     """The sentences of an index, found by passage; their terms are computed once and kept."""
 
-    def __init__(self, sentences: list[Sentence], documents: dict[str, Document], vectors: VectorIndex):
+    def __init__(self, sentences: Sequence[Sentence], documents: dict[str, Document], vectors: VectorIndex):
         self.sentences = sentences
         self.documents = documents
         self.vectors = vectors
-        self._by_doc: dict[str, tuple[list[int], list[int]]] = {}
-        for row, s in enumerate(sentences):
-            starts, rows = self._by_doc.setdefault(s.doc, ([], []))
-            starts.append(s.start)
-            rows.append(row)
+        # Each document's rows: as the loaded build counted them (``LazySentences.ranges``), else found here
+        ranges = getattr(sentences, "ranges", None)
+        if ranges is not None:
+            self._rows: dict[str, Sequence[int]] = {doc: range(lo, hi) for doc, (lo, hi) in ranges.items()}
+        else:
+            self._rows = {}
+            for row, s in enumerate(sentences):
+                self._rows.setdefault(s.doc, []).append(row)  # type: ignore[union-attr]
+        self._by_doc: dict[str, tuple[list[int], Sequence[int]]] = {}  # starts and rows, made on first use
         self._terms: dict[int, frozenset[str]] = {}  # dict writes are atomic: threads may share it
 
     def rows_in(self, chunk: Chunk) -> list[int]:
-        starts, rows = self._by_doc.get(chunk.doc, ([], []))
+        found = self._by_doc.get(chunk.doc)
+        if found is None:
+            rows = self._rows.get(chunk.doc, ())
+            found = self._by_doc[chunk.doc] = ([self.sentences[r].start for r in rows], rows)
+        starts, rows = found
         i = bisect.bisect_left(starts, chunk.start)
         out = []
         while i < len(starts) and starts[i] < chunk.end:

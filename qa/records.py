@@ -265,6 +265,7 @@ class DocumentEntry:
     title: str
     date: str | None
     chunks: int
+    sentences: int | None = None  # its rows of sentences.jsonl (None in builds made before they were counted)
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -59,6 +59,7 @@ from qa.index_files import (
     problem,
     read_manifest,
     read_records,
+    read_sentences,
 )
 from qa.partial import PartialVectors
 from qa.records import Chunk, Document, DocumentEntry, Entity, FileStamp, Manifest, ModelInfo, Sentence
@@ -119,7 +120,7 @@ class IndexData:
     documents: dict[str, Document]
     chunks: list[Chunk]
     chunk_index: VectorIndex
-    sentences: list[Sentence]
+    sentences: Sequence[Sentence]  # a list, or ``LazySentences`` read line by line as they are needed
     sentence_index: VectorIndex
     keyword_index: KeywordIndex
 
@@ -205,7 +206,10 @@ def _load_build(
         for line, c in enumerate(chunks, 1):
             if c.doc not in documents or documents[c.doc].text[c.start : c.end] != c.text:
                 raise damaged(build / "chunks.jsonl", f"line {line} is not a passage of documents.jsonl")
-    sentences, whole_sentences = read_records(build / "sentences.jsonl", SENTENCE_FIELDS, Sentence.from_dict, sums)
+    sentences = read_sentences(build / "sentences.jsonl", manifest) if whole else None
+    whole_sentences = sentences is not None
+    if sentences is None:
+        sentences, whole_sentences = read_records(build / "sentences.jsonl", SENTENCE_FIELDS, Sentence.from_dict, sums)
     if not (whole and whole_sentences):
         for line, s in enumerate(sentences, 1):
             if s.doc not in documents or not 0 <= s.start <= s.end <= len(documents[s.doc].text):
@@ -383,6 +387,9 @@ def _write(
     per_doc: dict[str, int] = {}
     for c in chunks:
         per_doc[c.doc] = per_doc.get(c.doc, 0) + 1
+    per_doc_s: dict[str, int] = {}
+    for s in sentences:
+        per_doc_s[s.doc] = per_doc_s.get(s.doc, 0) + 1
     hashes = {d.doc: d.content_hash for d in documents}
     checksums = {
         "documents.jsonl": _write_jsonl(tmp / "documents.jsonl", (d.to_dict() for d in documents)),
@@ -397,7 +404,10 @@ def _write(
         fingerprint=corpus_fingerprint(hashes),
         created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         counts={"documents": len(documents), "chunks": len(chunks), "sentences": len(sentences)},
-        documents={d.doc: DocumentEntry(d.content_hash, d.title, d.date, per_doc.get(d.doc, 0)) for d in documents},
+        documents={
+            d.doc: DocumentEntry(d.content_hash, d.title, d.date, per_doc.get(d.doc, 0), per_doc_s.get(d.doc, 0))
+            for d in documents
+        },
         entities=tagger.name,
         files=files,
         vectors=stored["vectors"],
@@ -479,6 +489,11 @@ def _rows_by_doc(data: IndexData) -> dict[str, tuple[list[int], list[int]]]:
     out: dict[str, tuple[list[int], list[int]]] = {}
     for i, c in enumerate(data.chunks):
         out.setdefault(c.doc, ([], []))[0].append(i)
+    ranges = getattr(data.sentences, "ranges", None)
+    if ranges is not None:
+        for doc, (lo, hi) in ranges.items():
+            out.setdefault(doc, ([], []))[1].extend(range(lo, hi))
+        return out
     for i, s in enumerate(data.sentences):
         out.setdefault(s.doc, ([], []))[1].append(i)
     return out

@@ -14,6 +14,7 @@ from qa import Assistant, HashEmbedder, IndexMismatch, IndexStale
 from qa.chunking import ChunkSettings
 from qa.entities import NoTagger
 from qa.errors import IndexDamaged
+from qa.index_files import LazySentences
 from qa.store import current_build, load
 from tests.conftest import ROOT
 
@@ -45,6 +46,35 @@ def test_save_then_load_gives_identical_results(fake_assistant, tmp_path):
     a, b = fake_assistant.state.data, reloaded.state.data
     rows = range(len(a.chunks))
     assert np.array_equal(a.chunk_index.vectors(rows), b.chunk_index.vectors(rows))
+
+
+def test_an_unchanged_build_reads_its_sentences_as_they_are_needed(fake_assistant):
+    """A whole sentences.jsonl is read line by line on demand; a build whose manifest does not count each
+    document's sentences (or whose file changed) is read and checked in full, with the same records."""
+    data = fake_assistant.state.data
+    lazy = load(fake_assistant.index_dir, HashEmbedder(), ChunkSettings(), NoTagger())
+    assert isinstance(lazy.sentences, LazySentences)
+    lines = (data.path / "sentences.jsonl").read_text(encoding="utf-8").splitlines()
+    assert [s.to_dict() for s in lazy.sentences] == [json.loads(line) for line in lines]
+    manifest = json.loads((data.path / "manifest.json").read_text())
+    for entry in manifest["documents"].values():
+        del entry["sentences"]
+    (data.path / "manifest.json").write_text(json.dumps(manifest))
+    full = load(fake_assistant.index_dir, HashEmbedder(), ChunkSettings(), NoTagger())
+    assert isinstance(full.sentences, list) and full.sentences == list(lazy.sentences)
+    question = "Who was the Japanese foreign minister banned in 2025?"
+    assert (
+        fake_assistant.ask(question).answer
+        == Assistant(
+            fake_assistant.corpus,
+            fake_assistant.index_dir,
+            embedder=HashEmbedder(),
+            tagger=NoTagger(),
+            auto_refresh=False,
+        )
+        .ask(question)
+        .answer
+    )
 
 
 def test_index_folder_has_manifest_and_no_pickle(fake_assistant):

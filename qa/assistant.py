@@ -203,7 +203,7 @@ class Assistant:
         return result
 
     def _swap(self, data: store.IndexData) -> None:
-        timeline = Timeline.of(data.documents.values())
+        timeline = Timeline(data.documents)
         dates = {d: doc.date for d, doc in data.documents.items()}
         retriever = Retriever(data.chunks, dates, data.chunk_index, data.keyword_index)
         sentences = SentenceTable(data.sentences, data.documents, data.sentence_index)

@@ -389,7 +389,8 @@ def eval_command(
 
     Writes results.jsonl (one line per question, as it goes), summary.json,
     report.md and report.html to the run folder. A corpus other than the
-    project's gets its own index, cached by content under ~/.cache/qa/.
+    project's (or the project's with another --store) gets its own index, cached by content
+    under ~/.cache/qa/.
     """
     if runs:
         if questions or split:
@@ -406,8 +407,10 @@ def eval_command(
         out = started[-1].parent
     out = out or runs_dir / time.strftime("%Y%m%d-%H%M%S")
     own_index = ctx.get_parameter_source("index_dir") is click.core.ParameterSource.DEFAULT
-    if own_index and corpus.exists() and corpus.resolve() != DEFAULT_CORPUS.resolve():
-        index_dir = cached_index(corpus, ctx.meta.get("store"))
+    store = ctx.meta.get("store") or StoreSpec("faiss")
+    other_store = store.engine != "faiss"  # the project's index/ stays as it is
+    if own_index and corpus.exists() and (corpus.resolve() != DEFAULT_CORPUS.resolve() or other_store):
+        index_dir = cached_index(corpus, store)
     question_set = load_questions(questions, split=split)
     assistant = load_assistant(corpus, index_dir, progress=progress)
     try:

@@ -22,7 +22,10 @@ INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("QA_CACHE", Path.home() / ".cache" / "qa"))
+    """Where exports and evaluation indexes are cached: ``QA_CACHE``, else ``$XDG_CACHE_HOME/qa``, else ~/.cache/qa."""
+    if os.environ.get("QA_CACHE"):
+        return Path(os.environ["QA_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "qa"
 
 
 def export_path(kind: str, weights: Path, recipe: str) -> Path:

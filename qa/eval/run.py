@@ -34,6 +34,7 @@ from qa.eval.metrics import DEPTH, Result, by_type, compute, read_results
 from qa.eval.questions import GoldSpan, Question, QuestionSet, Split, resolve
 from qa.eval.records import MUST_MATCH, RESULTS, SETTINGS, SUMMARY, RunSettings, Summary
 from qa.eval.report import write_reports
+from qa.onnx_models import cache_dir
 from qa.records import Answer, Turn
 
 log = logging.getLogger(__name__)
@@ -235,7 +236,7 @@ def _write_json(path: Path, data: dict) -> None:
 
 
 def cache_home() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "qa"
+    return cache_dir()
 
 
 def corpus_key(corpus: Path | str) -> str:

@@ -151,6 +151,13 @@ class LazySentences(Sequence):
     def __len__(self) -> int:
         return len(self._lines)
 
+    def __eq__(self, other: object) -> bool:  # as the list of its sentences
+        if not isinstance(other, Sequence) or isinstance(other, str | bytes):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+
+    __hash__ = None  # type: ignore[assignment]
+
     def __getitem__(self, row):
         if isinstance(row, slice):
             return [self[i] for i in range(*row.indices(len(self)))]

@@ -661,7 +661,7 @@ def fake_cli(monkeypatch, tmp_path):
         "Assistant",
         lambda corpus, index, **kw: Assistant(corpus, index, embedder=HashEmbedder(), tagger=NoTagger(), **kw),
     )
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr("qa.eval.run.cache_home", lambda: tmp_path / "cache")  # model exports stay cached
     return CliRunner()
 
 

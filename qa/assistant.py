@@ -113,7 +113,7 @@ class Assistant:
         self.corpus = Path(corpus)
         self.index_dir = Path(index)
         self.store = StoreSpec.parse(store)
-        self.embedder = embedder or MiniLMEmbedder()
+        self.embedder = embedder or MiniLMEmbedder(keep_export=self.index_dir / "models")
         self.settings = settings or ChunkSettings()
         self.tagger = tagger or SpacyTagger()
         self.weights = weights or Weights()

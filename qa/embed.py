@@ -48,7 +48,8 @@ class MiniLMEmbedder:
     ``backend="onnx"`` (the default) runs an int8 ONNX export of the bundled
     weights through ONNX Runtime, one text at a time: exported at first use
     (a few seconds) and cached
-    under ``~/.cache/qa`` (``QA_CACHE``), keyed by the weights. ``backend="torch"``
+    under ``~/.cache/qa`` (``QA_CACHE``), keyed by the weights, and linked into ``keep_export``
+    (an assistant's index folder keeps it in ``models/``). ``backend="torch"``
     runs the float weights through sentence-transformers. The two give slightly
     different vectors, so they have different names and an index built by one is
     rebuilt for the other.
@@ -62,7 +63,13 @@ class MiniLMEmbedder:
     dimension = EMBEDDING_DIMENSION
     max_tokens = 256
 
-    def __init__(self, model_path: Path | str | None = None, threads: int | None = None, backend: str = "onnx"):
+    def __init__(
+        self,
+        model_path: Path | str | None = None,
+        threads: int | None = None,
+        backend: str = "onnx",
+        keep_export: Path | str | None = None,
+    ):
         if backend not in BACKENDS:
             raise ValueError(f"unknown embedder backend {backend!r}: use {' or '.join(BACKENDS)}")
         if model_path is None:
@@ -75,6 +82,7 @@ class MiniLMEmbedder:
         self.backend = backend
         self.name = BACKENDS[backend]
         self._threads = threads
+        self._keep_export = None if keep_export is None else Path(keep_export)  # a folder to keep the export in
         # ONNX Runtime runs turns side by side (torch's threads would wait on each other)
         self._workers = BUILD_WORKERS if backend == "onnx" else 1
         self._turns = _Turns(capacity=self._workers)
@@ -91,7 +99,7 @@ class MiniLMEmbedder:
     @cached_property
     def _model(self):
         if self.backend == "onnx":
-            return _OnnxMiniLM(self.model_path, self.max_tokens)
+            return _OnnxMiniLM(self.model_path, self.max_tokens, self._keep_export)
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
 
@@ -179,7 +187,7 @@ def _pooled(model_path: Path):
 class _OnnxMiniLM:
     """ONNX Runtime sessions over the int8 export, one per thread count asked for (made on first use)."""
 
-    def __init__(self, model_path: Path, max_tokens: int):
+    def __init__(self, model_path: Path, max_tokens: int, keep_export: Path | None = None):
         from qa import onnx_models
 
         self._path = onnx_models.export_path("minilm", model_path / "model.safetensors", EXPORT_RECIPE)
@@ -187,6 +195,11 @@ class _OnnxMiniLM:
         self._max_tokens = max_tokens
         self._sessions: dict[int, object] = {}
         self._lock = threading.Lock()
+        if keep_export is not None:  # the index's folder keeps the export it was built with
+            if not self._path.is_file():
+                self._session(1)  # made in the shared cache first
+                self._sessions.clear()
+            self._path = onnx_models.beside(self._path, keep_export)
         self._current = self._session(1)
 
     def _session(self, threads: int):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -33,6 +34,26 @@ def export_path(kind: str, weights: Path, recipe: str) -> Path:
     stat = weights.stat()
     key = hashlib.sha256(f"{recipe}:{weights.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:16]
     return cache_dir() / f"{kind}-{key}" / "model.int8.onnx"
+
+
+def beside(shared: Path, folder: Path) -> Path:
+    """The export ``shared`` (see ``export_path``) kept in ``folder`` too, under the same name: hard-linked
+    (copied across file systems) from the shared cache, which is filled first when it is missing. An index
+    thus carries the export it was built with, and one export serves every index of a machine."""
+    local = folder / shared.parent.name / shared.name
+    if local.is_file() and (not shared.is_file() or local.stat().st_size == shared.stat().st_size):
+        return local
+    if not shared.is_file():
+        return shared  # ``session`` exports it there; the next start links it
+    local.parent.mkdir(parents=True, exist_ok=True)
+    tmp = local.with_name(f".{local.name}.{os.getpid()}")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(shared, tmp)
+    except OSError:
+        shutil.copyfile(shared, tmp)
+    os.replace(tmp, local)
+    return local
 
 
 def export_int8(module, outputs: tuple[str, ...], target: Path) -> Path:

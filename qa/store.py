@@ -13,7 +13,9 @@ Layout of an index folder::
         sentences.faiss       normalised sentence embeddings, used to pick answer sentences
         keywords/             the BM25 index of the chunks (bm25s' arrays and JSON), read, not rebuilt
 
-The last three are the FAISS store's (``qa.engines``); with ``--store milvus…`` the vectors and the
+``index/models/`` keeps the int8 ONNX export of the embedding model the index was built with
+(``qa.onnx_models.beside``), and ``index/partial/`` a running build's vectors. The last three files
+above are the FAISS store's (``qa.engines``); with ``--store milvus…`` the vectors and the
 keyword index live in Milvus collections that the manifest names, and the build folder keeps
 ``keywords.json`` (the terms' document frequencies) instead.
 

@@ -81,3 +81,14 @@ def test_a_parallel_build_gives_each_text_the_vector_it_has_alone(minilm):
     together = minilm.encode(texts)  # more than a question's few texts: turns on two threads
     alone = np.vstack([minilm.encode([t]) for t in texts])
     assert np.array_equal(together, alone)
+
+
+def test_an_index_folder_keeps_the_export_it_was_built_with(tmp_path, minilm):
+    from qa import onnx_models
+
+    keeper = MiniLMEmbedder(keep_export=tmp_path / "index" / "models").load()
+    kept = list((tmp_path / "index" / "models").glob("minilm-*/model.int8.onnx"))
+    assert len(kept) == 1
+    shared = onnx_models.cache_dir() / kept[0].parent.name / kept[0].name
+    assert kept[0].stat().st_size == shared.stat().st_size  # linked (or copied) from the one shared export
+    assert np.array_equal(keeper.encode(TEXTS), minilm.encode(TEXTS))

@@ -87,12 +87,14 @@ class SentenceTable:
         headings, fragments shorter than ``min_words`` and questions are left out."""
         seen: set[int] = set()
         out: list[Candidate] = []
-        for rank, hit in enumerate(hits):
-            rows = self.rows_in(hit.chunk)
+        by_hit = [self.rows_in(hit.chunk) for hit in hits]
+        every = sorted({row for rows in by_hit for row in rows})  # one look-up for all (a Milvus round trip)
+        similarity = dict(zip(every, self.vectors.similarity(vector, every).tolist())) if every else {}
+        for rank, (hit, rows) in enumerate(zip(hits, by_hit)):
             if not rows:
                 continue
             doc = self.documents[hit.chunk.doc]
-            dense = self.vectors.similarity(vector, rows)
+            dense = [similarity[row] for row in rows]
             for row, d in zip(rows, dense):
                 if row in seen:
                     continue

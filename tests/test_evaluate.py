@@ -755,7 +755,7 @@ def test_another_corpus_gets_its_own_cached_index(fake_cli, corpus_copy, tmp_pat
     args = ["eval", str(small_set(tmp_path)), "--corpus", str(corpus_copy), "--no-progress", "--json"]
     run = fake_cli.invoke(cli.main, [*args, "--out", str(tmp_path / "run1")])
     assert run.exit_code == 0, run.output
-    index = tmp_path / "cache" / "qa" / f"index-{key}"
+    index = tmp_path / "cache" / f"index-{key}"
     assert json.loads(run.output)["settings"]["index"] == str(index) == str(cached_index(corpus_copy))
     assert (index / "CURRENT").exists()
     (corpus_copy / "extra.txt").write_text("Extra article\n\nA new paragraph about something else entirely.\n")

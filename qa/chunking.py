@@ -6,8 +6,6 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
-from langchain_text_splitters import RecursiveCharacterTextSplitter
-
 from qa.records import Chunk, Document, Sentence
 from qa.text import normalize, split_sentences
 
@@ -95,6 +93,9 @@ def _segment_index(doc: Document, pieces: list[tuple[int, int, int]]) -> list[in
 def _split_long(text: str, start: int, end: int, size: int, count_tokens: TokenCounter) -> list[tuple[int, int, int]]:
     """Cut an over-long sentence into pieces that fit ``size``: at semicolons, then commas, then
     spaces (LangChain's recursive splitter, measured in the model's word pieces)."""
+    # imported here: LangChain takes a quarter of a second to import, and answering never cuts sentences
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
     splitter = RecursiveCharacterTextSplitter(
         chunk_size=size,
         chunk_overlap=0,

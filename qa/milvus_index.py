@@ -13,7 +13,7 @@ what is still missing.
 Search results come back as row numbers of the build's records, as from FAISS:
 each open index maps its build's keys to rows, and a key the build does not
 name (a row an unfinished build stored) is left out. Document and date filters
-become Milvus filter expressions (``Filter.expression``). Keyword terms are
+become Milvus filter expressions (``filter_expression``). Keyword terms are
 those of ``qa.text.terms`` joined by spaces, so Milvus's BM25 scores the same
 words bm25s does, with the same ``k1`` and ``b``; the document frequencies that
 the answer scorers read as ``idf`` are kept in the build folder
@@ -34,9 +34,10 @@ from pathlib import Path
 import numpy as np
 from pymilvus import DataType, Function, FunctionType, MilvusClient, MilvusException
 
+from qa.bm25_index import Frequencies
 from qa.engines import Contents, StoreProgress, StoreSpec
 from qa.errors import IndexDamaged, UserError
-from qa.index_files import REPAIR
+from qa.index_files import REPAIR, damaged
 from qa.records import Chunk, Filter, Manifest, Sentence
 
 log = logging.getLogger(__name__)
@@ -99,9 +100,33 @@ class _Rows:
         return self._order[at][found], found
 
 
+def filter_expression(where: Filter) -> str:
+    """``where`` as a Milvus boolean expression over the ``doc`` and ``date`` fields ("" allows everything).
+
+    ``Filter.allows`` compares a date's prefix as long as the bound: a date is at or after ``date_from``
+    exactly when it sorts at or after it, and at or before ``date_to`` when it sorts before it or starts
+    with it."""
+    parts = []
+    if where.docs is not None:
+        parts.append(f"doc in [{', '.join(json.dumps(d, ensure_ascii=False) for d in sorted(where.docs))}]")
+    if where.date_from or where.date_to:
+        parts.append('date != ""')
+    if where.date_from:
+        parts.append(f"date >= {json.dumps(where.date_from)}")
+    if where.date_to:
+        to, prefix = json.dumps(where.date_to), _like_prefix(where.date_to)
+        parts.append(f"(date <= {to} or date like {json.dumps(prefix)})")
+    return " and ".join(parts)
+
+
+def _like_prefix(text: str) -> str:
+    """A Milvus ``like`` pattern matching strings that start with ``text``."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
 def _expression(where: Filter | None, allowed: np.ndarray | None, rows: _Rows) -> str:
     if where is not None and where.active:
-        return where.expression()
+        return filter_expression(where)
     if allowed is not None:  # ids without the filter that chose them: a key list
         return f"id in [{', '.join(str(int(k)) for k in rows.keys[np.asarray(allowed, dtype=np.int64)])}]"
     return ""
@@ -153,12 +178,10 @@ class MilvusVectors:
 class MilvusKeywords:
     """``KeywordIndex`` over the BM25 ``sparse`` field Milvus computes from each chunk's terms."""
 
-    def __init__(self, client: MilvusClient, collection: str, keys: np.ndarray, df: dict[str, int]):
+    def __init__(self, client: MilvusClient, collection: str, keys: np.ndarray, frequencies: Frequencies):
         self.client, self.collection = client, collection
         self._rows = _Rows(keys)
-        n = max(len(keys), 1)
-        self._idf = {t: math.log(1 + (n - f + 0.5) / (f + 0.5)) for t, f in df.items()}
-        self._unseen_idf = math.log(1 + (n + 0.5) / 0.5)  # as in qa.bm25_index
+        self._frequencies = frequencies
 
     def __len__(self) -> int:
         return len(self._rows.keys)
@@ -184,7 +207,7 @@ class MilvusKeywords:
         return out
 
     def idf(self, term: str) -> float:
-        return self._idf.get(term, self._unseen_idf)
+        return self._frequencies.idf(term)
 
     def _search(self, query_terms: Sequence[str], k: int, expression: str) -> tuple[np.ndarray, np.ndarray]:
         found = self.client.search(
@@ -262,13 +285,7 @@ class MilvusEngine:
                     progress(done, total)
             self.client.flush(collection)
             self.client.load_collection(collection)
-        chunk_df: dict[str, int] = {}
-        for row in contents.chunk_terms:
-            for t in set(row):
-                chunk_df[t] = chunk_df.get(t, 0) + 1
-        (folder / FREQUENCIES).write_text(
-            json.dumps({"rows": len(contents.chunks), "df": chunk_df}, ensure_ascii=False), encoding="utf-8"
-        )
+        Frequencies.of(contents.chunk_terms).save(folder / FREQUENCIES)
         self._written = (name, chunk_keys, sentence_keys)
         log.info("milvus %s: %d chunks and %d sentences stored", name, len(new_chunks), len(new_sentences))
         return {"store": {"engine": "milvus", "uri": self.spec.uri, "collection": name}, "vectors": {}}
@@ -370,16 +387,14 @@ class MilvusEngine:
                 raise IndexDamaged(f"Milvus collection {name}_{part} is missing from {self.spec}: {REPAIR}")
             client.load_collection(f"{name}_{part}")
         try:
-            saved = json.loads((folder / FREQUENCIES).read_text(encoding="utf-8"))
-            df, rows = saved["df"], saved["rows"]
-            if not isinstance(df, dict) or rows != len(chunks):
-                raise ValueError("not the build's chunks")
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise IndexDamaged(f"{folder / FREQUENCIES} cannot be read ({type(exc).__name__}): {REPAIR}") from None
+            frequencies = Frequencies.load(folder / FREQUENCIES, len(chunks))
+        except ValueError as exc:
+            raise damaged(folder / FREQUENCIES, str(exc)) from None
         hashes = {d: entry.hash for d, entry in manifest.documents.items()}
         dimension = manifest.model.dimension
+        chunk_keys = row_keys(chunks, hashes)
         return (
-            MilvusVectors(client, f"{name}_chunks", row_keys(chunks, hashes), dimension),
+            MilvusVectors(client, f"{name}_chunks", chunk_keys, dimension),
             MilvusVectors(client, f"{name}_sentences", row_keys(sentences, hashes), dimension),
-            MilvusKeywords(client, f"{name}_chunks", row_keys(chunks, hashes), df),
+            MilvusKeywords(client, f"{name}_chunks", chunk_keys, frequencies),
         )

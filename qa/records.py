@@ -7,7 +7,6 @@ document's original text (the file decoded as UTF-8, newlines untouched), so
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 
 
@@ -209,23 +208,6 @@ class Filter:
     date_from: str | None = None
     date_to: str | None = None
 
-    def expression(self) -> str:
-        """The filter as a Milvus boolean expression over ``doc`` and ``date`` fields ("" allows everything).
-
-        ``allows`` compares a date's prefix as long as the bound: a date is at or after ``date_from`` exactly
-        when it sorts at or after it, and at or before ``date_to`` when it sorts before it or starts with it."""
-        parts = []
-        if self.docs is not None:
-            parts.append(f"doc in [{', '.join(json.dumps(d, ensure_ascii=False) for d in sorted(self.docs))}]")
-        if self.date_from or self.date_to:
-            parts.append('date != ""')
-        if self.date_from:
-            parts.append(f"date >= {json.dumps(self.date_from)}")
-        if self.date_to:
-            to = json.dumps(self.date_to)
-            parts.append(f"(date <= {to} or date like {json.dumps(_like_prefix(self.date_to))})")
-        return " and ".join(parts)
-
     def allows(self, doc: str, date: str | None) -> bool:
         if self.docs is not None and doc not in self.docs:
             return False
@@ -241,11 +223,6 @@ class Filter:
     @property
     def active(self) -> bool:
         return self.docs is not None or bool(self.date_from or self.date_to)
-
-
-def _like_prefix(text: str) -> str:
-    """A Milvus ``like`` pattern matching strings that start with ``text``."""
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 @dataclass(frozen=True)

@@ -185,6 +185,8 @@ def _citation(n: int, chunk: Chunk, start: int, end: int, documents: Callable[[s
         text=chunk.text,
         sentence_start=start,
         sentence_end=end,
+        kind=doc.kind,
+        pages=doc.page_range(start, end),
     )
 
 

@@ -282,6 +282,23 @@ class Assistant:
         except KeyError:
             raise UnknownDocument(f"{shown_name(doc)}: no such document in the collection") from None
 
+    def text_source(self, doc: str) -> str:
+        """The text that offsets into document ``doc`` count in: its file in the corpus folder, the record of a
+        ``.jsonl`` corpus, or for a PDF, HTML or Word file the text extracted from it, stored with the build."""
+        document = self.document(doc)
+        if document.extracted:
+            return str(store.text_file(self.state.data.path, doc))
+        if self.corpus.is_dir():
+            return str(self.corpus / doc)
+        return f'{self.corpus}: the "text" of record {doc!r}'
+
+    def original_file(self, doc: str) -> Path | None:
+        """The corpus folder's file that document ``doc`` was read from (what a download serves); None for a
+        record of a ``.jsonl`` file or a document no longer in the collection."""
+        if doc not in self.state.data.documents or not self.corpus.is_dir():
+            return None
+        return self._files.file_of(doc)
+
     def add_document(
         self, name: str, data: bytes, replace: bool = False, progress: store.BuildProgress | None = None
     ) -> store.BuildReport:

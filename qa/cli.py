@@ -26,7 +26,7 @@ from qa.eval.report import compare_markdown, summary_text
 from qa.feedback import DEFAULT_FEEDBACK
 from qa.logs import configure_logging
 from qa.progress import Progress, StageProgress
-from qa.records import Answer, Turn
+from qa.records import Answer, Citation, Turn
 from qa.retrieve import MODES
 
 
@@ -258,7 +258,10 @@ def ask(question: str, corpus: Path, index_dir: Path, k: int, mode: str, as_json
     assistant = load_assistant(corpus, index_dir, progress=not as_json and sys.stderr.isatty(), auto_refresh=refresh)
     answer = assistant.ask(question, k=k, mode=mode)
     if as_json:
-        click.echo(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+        out = answer.to_dict()
+        for c in out["citations"] + out["closest"]:
+            c["offsets_in"] = assistant.text_source(c["doc"])  # the text whose [start:end] is the passage
+        click.echo(json.dumps(out, ensure_ascii=False, indent=2))
     else:
         click.echo(format_answer(answer))
 
@@ -315,7 +318,7 @@ def format_answer(answer: Answer) -> str:
     sources = answer.closest if answer.abstained else answer.citations
     lines.append("Closest passages:" if answer.abstained else "Sources:")
     for c in sources:
-        lines.append(f"[{c.n}] {c.title} ({c.date or 'undated'}), {c.doc}, characters {c.start}-{c.end}")
+        lines.append(f"[{c.n}] {c.title} ({c.date or 'undated'}), {c.doc}{_page(c)}, characters {c.start}-{c.end}")
         before = " ".join(c.text[: c.sentence_start - c.start].split())
         sentence = " ".join(c.sentence.split())
         after = " ".join(c.text[c.sentence_end - c.start :].split())
@@ -323,6 +326,14 @@ def format_answer(answer: Answer) -> str:
         lines.append(textwrap.indent(textwrap.fill(marked, 96), "    "))
     lines.append(f"({answer.latency_ms:.0f} ms)")
     return "\n".join(lines)
+
+
+def _page(c: Citation) -> str:
+    """ ", page 3" (or ", pages 3-4") for a citation of a PDF; nothing for other documents."""
+    if c.pages is None:
+        return ""
+    first, last = c.pages
+    return f", page {first}" if first == last else f", pages {first}-{last}"
 
 
 def _tail(text: str, words: int = 25) -> str:

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from qa import loaders
 from qa.corpus_files import CorpusFile, corpus_files, read_corpus_file, too_large
 from qa.errors import CorpusError, UploadError
 from qa.records import Document, FileStamp
@@ -25,7 +26,9 @@ from qa.text import BULLET, MONTH, MONTH_NAMES, normalize
 
 log = logging.getLogger(__name__)
 
-SUFFIXES = (".txt", ".md")
+SUFFIXES = (".txt", ".md")  # plain text, read as it is on disk
+EXTRACTED_SUFFIXES = tuple(loaders.KINDS)  # PDF, HTML, Word: their text is extracted (qa.loaders)
+DOCUMENT_SUFFIXES = SUFFIXES + EXTRACTED_SUFFIXES  # the files that are one document each
 JSONL_SUFFIXES = (".jsonl",)
 METADATA_FILE = "metadata.json"
 MAX_FILE_BYTES = 5_000_000
@@ -122,7 +125,7 @@ def load_corpus(path: Path | str, max_bytes: int = MAX_FILE_BYTES, known: Known 
         if (meta_now and meta_now.sha256) != (meta_before and meta_before.sha256):
             known = None  # titles and dates may have changed for any file
         for file in files:
-            if Path(file.name).suffix.lower() in JSONL_SUFFIXES + SUFFIXES:
+            if Path(file.name).suffix.lower() in JSONL_SUFFIXES + DOCUMENT_SUFFIXES:
                 _load_file(file, result, max_bytes, overrides.get(file.name, {}), known)
     for name, reason in result.skipped:
         log.warning("skipped %s: %s", name, reason)
@@ -149,7 +152,7 @@ def _load_file(file: CorpusFile, result: LoadResult, max_bytes: int, meta: dict,
     try:
         st = os.stat(file.path)  # before the read: a file changed meanwhile is read again next time
         jsonl = Path(file.name).suffix.lower() in JSONL_SUFFIXES
-        data = read_corpus_file(file, max_bytes * 100 if jsonl else max_bytes)
+        data = read_corpus_file(file, _limit(file.name, max_bytes))
     except (ValueError, OSError) as exc:
         result.skipped.append((file.name, _reason(exc)))
         return
@@ -162,12 +165,11 @@ def _load_file(file: CorpusFile, result: LoadResult, max_bytes: int, meta: dict,
         _load_jsonl(file, data, result)
     else:
         try:
-            text = _decode(data, max_bytes)
+            document = file_document(file.name, data, max_bytes, meta)
         except ValueError as exc:
             result.skipped.append((file.name, _reason(exc)))
             return
-        extra = json.dumps(meta, sort_keys=True)
-        _add(result, make_document(file.name, text, meta.get("title"), meta.get("date"), extra_hash=extra), file.name)
+        _add(result, document, file.name)
     docs = tuple((d.doc, result.sources[d.doc]) for d in result.documents[before:])
     own = tuple(x for x in result.skipped[skipped_before:] if not x[1].startswith("duplicate document id"))
     result.stamps[file.name] = FileStamp(stamp.size, stamp.mtime_ns, stamp.sha256, docs, own)
@@ -192,20 +194,51 @@ def _reuse(file: CorpusFile, old: FileStamp, now: FileStamp, result: LoadResult,
     return True
 
 
-def check_upload(name: str, data: bytes, max_bytes: int = MAX_FILE_BYTES) -> str:
-    """Validate an uploaded file; return its text or raise ``UploadError`` with a one-line reason."""
-    if Path(name).suffix.lower() not in SUFFIXES:
-        raise UploadError(f"{name}: only .txt and .md files can be added")
+def file_document(name: str, data: bytes, max_bytes: int = MAX_FILE_BYTES, meta: dict | None = None) -> Document:
+    """The ``Document`` of one file's bytes: plain text as it is, other formats through ``qa.loaders``.
+
+    Titles and dates of ``meta`` (``metadata.json``) win over the file's own (PDF
+    metadata, HTML meta tags, Word properties), which win over those found in the text.
+    ``ValueError`` (``LoadError`` for the other formats) says in one line why it cannot be read.
+    """
+    meta = meta or {}
+    extra = json.dumps(meta, sort_keys=True)
+    if loaders.kind_of(name) is None:
+        text = _decode(data, max_bytes)
+        return make_document(name, text, meta.get("title"), meta.get("date"), extra_hash=extra)
+    if len(data) > _limit(name, max_bytes):
+        raise ValueError(too_large(len(data), _limit(name, max_bytes)))
+    got = loaders.extract(name, data)
+    title, date = meta.get("title") or got.title, meta.get("date") or got.date
+    return make_document(name, got.text, title, date, extra_hash=extra, kind=got.kind, pages=got.pages)
+
+
+def check_upload(name: str, data: bytes, max_bytes: int = MAX_FILE_BYTES) -> Document:
+    """Validate an uploaded file; return its document or raise ``UploadError`` with a one-line reason."""
+    if Path(name).suffix.lower() not in DOCUMENT_SUFFIXES:
+        raise UploadError(f"{name}: only .txt, .md, .pdf, .html, .htm and .docx files can be added")
     try:
-        return _decode(data, max_bytes)
+        return file_document(name, data, max_bytes)
     except ValueError as exc:
         raise UploadError(f"{name}: {exc}") from None
+
+
+def _limit(name: str, max_bytes: int) -> int:
+    """The size limit of a file: JSON Lines files hold many documents; PDF, HTML and Word files carry layout."""
+    suffix = Path(name).suffix.lower()
+    if suffix in JSONL_SUFFIXES:
+        return max_bytes * 100
+    return max_bytes * 10 if suffix in EXTRACTED_SUFFIXES else max_bytes
 
 
 def _decode(data: bytes, max_bytes: int) -> str:
     """The text of a file, decoded as UTF-8: a byte order mark stays as ``BOM``, so offsets count it."""
     if len(data) > max_bytes:
         raise ValueError(too_large(len(data), max_bytes))
+    found = loaders.sniff(data)
+    if found in ("pdf", "docx", "zip"):
+        suffix = {"pdf": ".pdf", "docx": ".docx", "zip": ".zip"}[found]
+        raise ValueError(f"the content is {loaders.NAMES[found]}, not text: give it the name {suffix}")
     if b"\x00" in data[:8192]:
         raise ValueError("binary file, not text")
     try:
@@ -318,16 +351,30 @@ def _read_metadata(file: CorpusFile, result: LoadResult) -> dict[str, dict]:
 
 
 def make_document(
-    doc: str, text: str, title: str | None = None, date: str | None = None, extra_hash: str = ""
+    doc: str,
+    text: str,
+    title: str | None = None,
+    date: str | None = None,
+    extra_hash: str = "",
+    kind: str = "text",
+    pages: tuple[int, ...] = (),
 ) -> Document:
     """Clean ``text`` and build its ``Document``; explicit title/date win over detected ones."""
     segments, found_title, found_date = clean(text)
     if not segments:
         segments = ((1 if text.startswith(BOM) else 0, len(text)),)
     title = (title or "").replace(BOM, "").strip() or found_title or derive_title(text, segments) or Path(doc).stem
+    extra_hash += "" if kind == "text" else f"\0{kind}\0{pages}"
     digest = hashlib.sha256((text + "\0" + (title or "") + "\0" + (date or "") + extra_hash).encode()).hexdigest()
     return Document(
-        doc=doc, title=title, date=date or found_date, text=text, segments=tuple(segments), content_hash=digest[:32]
+        doc=doc,
+        title=title,
+        date=date or found_date,
+        text=text,
+        segments=tuple(segments),
+        content_hash=digest[:32],
+        kind=kind,
+        pages=pages,
     )
 
 

@@ -29,7 +29,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Generic, TypeVar
 
-from qa.corpus import SUFFIXES, check_upload
+from qa.corpus import DOCUMENT_SUFFIXES, check_upload
 from qa.errors import UploadError
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,7 @@ class DocumentFolder:
         if not parts or Path(doc).is_absolute() or any(p in ("..", ".") or p.startswith(".") for p in parts):
             return None
         path = self.corpus / doc
-        if path.suffix.lower() not in SUFFIXES or not path.is_file():
+        if path.suffix.lower() not in DOCUMENT_SUFFIXES or not path.is_file():
             return None
         root = self.corpus.resolve()
         return path if root in path.resolve().parents else None

@@ -20,9 +20,27 @@ class Document:
     text: str  # the original text, exactly as read
     segments: tuple[tuple[int, int], ...]  # spans of body text kept after cleaning
     content_hash: str
+    kind: str = "text"  # "text" (``text`` is the file as on disk) or the format it was extracted from: pdf, html, docx
+    pages: tuple[int, ...] = ()  # where each page starts in ``text`` (PDF); empty when it has no pages
+
+    @property
+    def extracted(self) -> bool:
+        """True when ``text`` was extracted from a PDF, HTML or Word file (and stored with the index build)."""
+        return self.kind != "text"
+
+    def page_range(self, start: int, end: int) -> tuple[int, int] | None:
+        """The first and last page (1-based) of the span ``start:end``; None for a text without pages."""
+        if not self.pages:
+            return None
+        from qa.loaders import page_of
+
+        return page_of(self.pages, start), page_of(self.pages, max(start, end - 1))
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if self.kind == "text":  # records of plain text stay as they were
+            del d["kind"], d["pages"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> Document:
@@ -33,6 +51,8 @@ class Document:
             text=d["text"],
             segments=tuple((int(s), int(e)) for s, e in d["segments"]),
             content_hash=d["content_hash"],
+            kind=str(d.get("kind", "text")),
+            pages=tuple(int(p) for p in d.get("pages", ())),
         )
 
 
@@ -136,6 +156,8 @@ class Citation:
     text: str
     sentence_start: int
     sentence_end: int
+    kind: str = "text"  # the document's format: "text", or "pdf", "html", "docx" (offsets into the extracted text)
+    pages: tuple[int, int] | None = None  # first and last page of the passage, for a PDF
 
     @property
     def sentence(self) -> str:
@@ -161,6 +183,8 @@ class Citation:
             text=d["text"],
             sentence_start=int(d.get("sentence_start", start)),
             sentence_end=int(d.get("sentence_end", end)),
+            kind=str(d.get("kind", "text")),
+            pages=tuple(int(p) for p in d["pages"]) if d.get("pages") else None,  # type: ignore[arg-type]
         )
 
 

@@ -10,6 +10,8 @@ Layout of an index folder::
         chunks.jsonl          Chunk records, in FAISS row order
         chunks.faiss          normalised passage embeddings by row (inner product = cosine)
         sentences.jsonl       sentence spans, in FAISS row order
+        text/<doc>.txt        the text extracted from each PDF, HTML or Word file: offsets of its
+                              passages and citations point into it (the same text as in documents.jsonl)
         sentences.faiss       normalised sentence embeddings, used to pick answer sentences
         keywords/             the BM25 index of the chunks (bm25s' arrays and JSON), read, not rebuilt
 
@@ -398,6 +400,9 @@ def _write(
         "chunks.jsonl": _write_jsonl(tmp / "chunks.jsonl", (c.to_dict() for c in chunks)),
         "sentences.jsonl": _write_jsonl(tmp / "sentences.jsonl", (s.to_dict() for s in sentences)),
     }
+    for d in documents:
+        if d.extracted:
+            _write_text(text_file(tmp, d.doc), d.text)
     stored = engine.write(tmp, contents, live, progress)
     manifest = Manifest(
         schema_version=SCHEMA_VERSION,
@@ -513,6 +518,17 @@ def _gather(previous: VectorIndex | None, sources: list[int], new_rows: list[int
     if new_rows:
         out[np.asarray(new_rows, dtype=np.int64)] = new
     return out
+
+
+def text_file(build: Path, doc: str) -> Path:
+    """Where a build keeps the text extracted from document ``doc`` (a PDF, HTML or Word file)."""
+    return build / "text" / f"{doc}.txt"
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8", newline="") as fh:  # newline="": offsets count what is written
+        fh.write(text)
 
 
 def _write_jsonl(path: Path, records: Iterable[dict]) -> str:

@@ -101,7 +101,8 @@ def test_bad_files_are_skipped_and_named(tmp_path, caplog):
     result = load_corpus(tmp_path, max_bytes=1_000_000)
     assert [d.doc for d in result.documents] == ["good.txt"]
     reasons = dict(result.skipped)
-    assert set(reasons) == {"empty.txt", "binary.txt", "latin1.md", "huge.txt"}
+    assert set(reasons) == {"empty.txt", "binary.txt", "latin1.md", "huge.txt", "notes.pdf"}
+    assert "damaged PDF" in reasons["notes.pdf"]
     assert "empty" in reasons["empty.txt"]
     assert "binary" in reasons["binary.txt"]
     assert "UTF-8" in reasons["latin1.md"]
@@ -143,11 +144,13 @@ def test_missing_corpus_is_a_clear_error(tmp_path):
 
 
 def test_upload_checks():
-    assert check_upload("a.md", b"# Title\n\nText") == "# Title\n\nText"
-    with pytest.raises(ValueError, match="only .txt and .md"):
+    assert check_upload("a.md", b"# Title\n\nText").text == "# Title\n\nText"
+    with pytest.raises(ValueError, match="only .txt, .md, .pdf, .html, .htm and .docx"):
         check_upload("a.exe", b"MZ")
     with pytest.raises(ValueError, match="binary"):
         check_upload("a.txt", b"\x00\x01\x02")
+    with pytest.raises(ValueError, match="the content is a PDF, not text: give it the name .pdf"):
+        check_upload("a.txt", b"%PDF-1.7\n...")
 
 
 def test_files_are_walked_in_name_order_and_each_document_knows_its_source(tmp_path):

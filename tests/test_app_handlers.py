@@ -96,11 +96,15 @@ def test_restricting_to_documents_cites_only_those(chat_app):
 
 def test_open_source_shows_the_article_or_says_it_is_gone(chat_app, fake_assistant):
     *_, (_, _, turns) = respond(chat_app, IWAYA_QUESTION, [])
-    html = chat_app.open_source("0:c:1", turns)
+    html, download = chat_app.open_source("0:c:1", turns)
     assert 'id="qa-passage"' in html and "<mark>" in html
-    fake_assistant.remove_document(turns[0].answer.citations[0].doc)
-    assert "removed from the collection" in chat_app.open_source("0:c:1", turns)
-    assert "no longer in this chat" in chat_app.open_source("3:c:1", turns)
+    cited = turns[0].answer.citations[0].doc
+    assert download.visible is True and download.label == f"Download {cited}"
+    assert Path(download.value["path"]).read_bytes() == (fake_assistant.corpus / cited).read_bytes()
+    fake_assistant.remove_document(cited)
+    html, download = chat_app.open_source("0:c:1", turns)
+    assert "removed from the collection" in html and download.visible is False
+    assert "no longer in this chat" in chat_app.open_source("3:c:1", turns)[0]
 
 
 def test_binary_and_path_trick_uploads_change_nothing(chat_app, fake_assistant, gradio_upload, tmp_path):

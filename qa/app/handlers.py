@@ -13,6 +13,8 @@ import contextlib
 import html
 import logging
 import re
+import shutil
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -32,7 +34,7 @@ from qa.eval import RESULTS, SUMMARY, load_questions, run_eval, runs_beside
 from qa.eval.metrics import is_miss, miss_kind, read_results
 from qa.eval.report import HEADLINE
 from qa.feedback import append_feedback
-from qa.records import Citation, Filter, Turn
+from qa.records import Citation, Document, Filter, Turn
 from qa.store import BuildProgress, BuildReport
 
 log = logging.getLogger(__name__)
@@ -213,23 +215,40 @@ class ChatApp:
         turns = [*turns, Turn(question, answer)]
         yield "", chat_messages(turns), turns
 
-    def new_chat(self) -> tuple[Messages, list[Turn], str, str]:
-        return [], [], render.article_placeholder(), ""
+    def new_chat(self) -> tuple[Messages, list[Turn], str, str, Any]:
+        return [], [], render.article_placeholder(), "", gr.DownloadButton(visible=False)
 
     @staticmethod
     def pick_example(data: gr.SelectData) -> str:
         return str(data.value.get("text", "")) if isinstance(data.value, dict) else str(data.value)
 
-    def open_source(self, key: str, turns: list[Turn]) -> str:
-        """The whole article of a clicked source, its passage highlighted."""
+    def open_source(self, key: str, turns: list[Turn]) -> tuple[str, Any]:
+        """The whole article of a clicked source, its passage highlighted, and a button that downloads its file."""
+        hidden = gr.DownloadButton(visible=False)
         citation = find_citation(turns, key)
         if citation is None:
-            return render.article_message("That source is no longer in this chat.")
+            return render.article_message("That source is no longer in this chat."), hidden
         try:
             document = self.assistant.document(citation.doc)
         except UnknownDocument:
-            return render.article_message(f"{citation.doc} has been removed from the collection.")
-        return render.article_html(document, citation)
+            return render.article_message(f"{citation.doc} has been removed from the collection."), hidden
+        return render.article_html(document, citation), self._download(document)
+
+    def _download(self, document: Document) -> Any:
+        """The download button for ``document``'s original file, hidden when it has none (a .jsonl record).
+
+        The file is found by the document's id among the corpus folder's files (``Assistant.original_file``),
+        never by a path from the request, and handed to Gradio as a copy in a folder of the server's own.
+        """
+        path = self.assistant.original_file(document.doc)
+        if path is None:
+            return gr.DownloadButton(visible=False)
+        copy = Path(tempfile.gettempdir()) / "qa-originals" / document.content_hash / path.name
+        if not copy.exists():
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, copy)
+        label = f"Download {shown_name(path.name)}"
+        return gr.DownloadButton(label, value=str(copy), visible=True)
 
     def rate(self, turns: list[Turn], feedback_path: str, data: gr.LikeData) -> None:
         """Append a thumbs up / down on an answer to the feedback file."""
@@ -324,7 +343,7 @@ class ChatApp:
         )
         return (
             gr.skip() if status is None else status,
-            render.documents_table(infos),
+            render.documents_table(infos, self.assistant.skipped),
             gr.Dropdown(choices=[(f"{i.title} ({i.date or 'undated'})", i.doc) for i in infos]),
             gr.Dropdown(choices=[(f"{i.doc} · {i.title}", i.doc) for i in infos if i.removable], value=None, info=info),
             gr.Dropdown(choices=[(f"{t.name} · {t.title} (removed {t.removed})", t.id) for t in trashed], value=None),

@@ -108,15 +108,16 @@ def build_app(
                             feedback = gr.Textbox(str(feedback_path), label="Feedback file (JSON Lines)")
                     with gr.Column(scale=2, min_width=300):
                         article = gr.HTML(render.article_placeholder(), elem_id="qa-article")
+                        original = gr.DownloadButton(visible=False, size="sm", elem_id="qa-download")
                 open_key = gr.Textbox(visible="hidden", elem_id="qa-open-key")
                 open_button = gr.Button(visible="hidden", elem_id="qa-open-button")
             with gr.Tab("Documents", id="documents") as documents_tab:
                 table = gr.HTML(elem_id="qa-doc-table")
                 with gr.Column(elem_id="qa-doc-editing") as editing:  # shown to editors only, with accounts
                     upload = gr.File(
-                        label="Add articles (.txt or .md, UTF-8)",
+                        label="Add articles (.txt, .md, .pdf, .html or .docx)",
                         file_count="multiple",
-                        file_types=[".txt", ".md"],
+                        file_types=[".txt", ".md", ".pdf", ".html", ".htm", ".docx"],
                         type="filepath",
                         elem_id="qa-upload",
                     )
@@ -185,8 +186,9 @@ def build_app(
         ask.click(**asking)
         chat.example_select(app.pick_example, None, question, **private).then(**asking)
         for clear in (new.click, chat.clear):
-            clear(app.new_chat, None, [chat, turns, article, question], **private)
-        open_button.click(app.open_source, [open_key, turns], article, **private).then(None, js=render.SCROLL_JS)
+            clear(app.new_chat, None, [chat, turns, article, question, original], **private)
+        opened = open_button.click(app.open_source, [open_key, turns], [article, original], **private)
+        opened.then(None, js=render.SCROLL_JS)
         chat.like(app.rate, [turns, feedback], None, **private)
 
         views = [status, table, docs, to_remove, to_restore]

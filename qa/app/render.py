@@ -150,10 +150,30 @@ def article_placeholder() -> str:
 
 def _article_head(doc: Document, note: str = "") -> str:
     note_html = f'<div class="qa-note">{escape(note)}</div>' if note else ""
+    extracted = ""
+    if doc.extracted:
+        pages = f", {len(doc.pages)} page{'s' * (len(doc.pages) != 1)}" if doc.pages else ""
+        extracted = f" · text extracted from the {KIND_NAMES.get(doc.kind, doc.kind)}{pages}"
     return (
         f'<div class="qa-article-head"><div class="qa-article-title">{escape(doc.title)}</div>'
-        f'<div class="qa-meta">{_date(doc.date)} · {escape(doc.doc)}</div>{note_html}</div>'
+        f'<div class="qa-meta">{_date(doc.date)} · {escape(doc.doc)}{escape(extracted)}</div>{note_html}</div>'
     )
+
+
+KIND_NAMES = {"pdf": "PDF", "html": "web page", "docx": "Word file"}
+
+
+def _text(doc: Document, start: int, end: int) -> str:
+    """``doc.text[start:end]`` escaped, with a marker where each page after the first begins."""
+    breaks = [p for p in doc.pages[1:] if start <= p < end]
+    out, at = [], start
+    for p in breaks:
+        page = doc.pages.index(p) + 1
+        out.append(escape(doc.text[at:p]))
+        out.append(f'<span class="qa-page-break" data-page="{page}">page {page}</span>')
+        at = p
+    out.append(escape(doc.text[at:end]))
+    return "".join(out)
 
 
 def article_html(doc: Document, c: Citation | None) -> str:
@@ -165,13 +185,13 @@ def article_html(doc: Document, c: Citation | None) -> str:
     text = doc.text
     if c is None or text[c.start : c.end] != c.text:
         note = "This article changed since the answer was given; the passage is no longer marked." if c else ""
-        head, body = _article_head(doc, note), escape(text)
+        head, body = _article_head(doc, note), _text(doc, 0, len(text))
     else:
         head = _article_head(doc)
         body = (
-            f'{escape(text[: c.start])}<span id="qa-passage" class="qa-passage">'
-            f"{escape(text[c.start : c.sentence_start])}<mark>{escape(text[c.sentence_start : c.sentence_end])}</mark>"
-            f"{escape(text[c.sentence_end : c.end])}</span>{escape(text[c.end :])}"
+            f'{_text(doc, 0, c.start)}<span id="qa-passage" class="qa-passage">'
+            f"{_text(doc, c.start, c.sentence_start)}<mark>{_text(doc, c.sentence_start, c.sentence_end)}</mark>"
+            f"{_text(doc, c.sentence_end, c.end)}</span>{_text(doc, c.end, len(text))}"
         )
     return f'<div class="qa-article">{head}<div class="qa-article-text">{body}</div></div>'
 
@@ -183,9 +203,22 @@ def article_message(message: str) -> str:
 # -- the documents view -------------------------------------------------------------------------
 
 
-def documents_table(infos: list[DocumentInfo]) -> str:
+def skipped_html(skipped: Sequence[tuple[str, str]]) -> str:
+    """The files of the corpus folder that are not indexed, each with its one-line reason."""
+    if not skipped:
+        return ""
+    items = "".join(f"<li><code>{escape(name)}</code>: {escape(reason)}</li>" for name, reason in skipped)
+    n = len(skipped)
+    return (
+        f'<div class="qa-skipped"><div class="qa-docs-count">{n} file{"s" * (n != 1)} not indexed</div>'
+        f"<ul>{items}</ul></div>"
+    )
+
+
+def documents_table(infos: list[DocumentInfo], skipped: Sequence[tuple[str, str]] = ()) -> str:
     if not infos:
-        return '<div class="qa-status">The collection is empty: upload .txt or .md articles below.</div>'
+        empty = "The collection is empty: upload articles below (.txt, .md, .pdf, .html or .docx)."
+        return f'<div class="qa-status">{empty}</div>{skipped_html(skipped)}'
     rows = "".join(
         f'<tr><td class="qa-doc-title">{escape(i.title)}</td><td>{_date(i.date)}</td>'
         f'<td class="qa-doc-file">{escape(i.doc)}</td><td class="qa-num">{i.chunks}</td></tr>'
@@ -195,7 +228,7 @@ def documents_table(infos: list[DocumentInfo]) -> str:
     return (
         f'<div class="qa-docs"><div class="qa-docs-count">{len(infos)} documents · {passages} passages</div>'
         f'<table><thead><tr><th>Title</th><th>Date</th><th>File</th><th class="qa-num">Passages</th></tr>'
-        f"</thead><tbody>{rows}</tbody></table></div>"
+        f"</thead><tbody>{rows}</tbody></table></div>{skipped_html(skipped)}"
     )
 
 
@@ -278,6 +311,10 @@ PAGE_CSS = """
 .qa-article-empty { color: var(--body-text-color-subdued); padding: 1rem; }
 .qa-article-title { font-size: 1.1rem; font-weight: 600; }
 .qa-article-text { white-space: pre-wrap; line-height: 1.6; margin-top: .75rem; overflow-wrap: anywhere; }
+.qa-page-break { display: block; margin: .9rem 0; border-top: 1px dashed var(--border-color-primary);
+  color: var(--body-text-color-subdued); font-size: .8rem; text-align: center; line-height: 1.4; }
+.qa-page-break::before { content: "— "; } .qa-page-break::after { content: " —"; }
+.qa-skipped { margin-top: 1rem; color: var(--body-text-color-subdued); }
 .qa-passage { background: rgba(253, 230, 138, .35); border-radius: 3px; }
 .qa-note { color: #b45309; font-size: .85rem; margin-top: .3rem; }
 .qa-cards { display: flex; flex-wrap: wrap; gap: .5rem; margin: .5rem 0; }

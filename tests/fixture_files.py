@@ -42,7 +42,19 @@ def write_pdf(text: str, path: Path, title: str | None = None, date: str | None 
             pdf.multi_cell(0, font_size * 0.55, paragraph.strip(), align="L", new_x="LMARGIN", new_y="NEXT")
             pdf.ln(font_size * 0.3)
     pdf.output(str(path))
+    if when is None:
+        _undated(path)  # fpdf2 stamps the time of writing, which is not the article's date
     return pdf.pages_count
+
+
+def _undated(path: Path) -> None:
+    """Take the creation and modification dates out of a PDF's metadata."""
+    from pypdf import PdfReader, PdfWriter
+
+    kept = {k: v for k, v in (PdfReader(path).metadata or {}).items() if k not in ("/CreationDate", "/ModDate")}
+    writer = PdfWriter(clone_from=str(path))
+    writer.metadata = kept
+    writer.write(str(path))
 
 
 def write_html(text: str, path: Path, title: str, date: str | None = None) -> None:
@@ -100,6 +112,11 @@ def write_docx(text: str, path: Path, title: str | None = None, date: str | None
     when = _when(date)
     if when:
         document.core_properties.created = when.replace(tzinfo=None)
+    else:  # python-docx's template says it was created in 2013: not the article's date
+        props = document.core_properties._element
+        for element in list(props):
+            if element.tag.rsplit("}", 1)[-1] in ("created", "modified"):
+                props.remove(element)
     for paragraph in text.splitlines():
         if paragraph.strip():
             document.add_paragraph(paragraph.strip())

@@ -20,7 +20,7 @@ logging.getLogger("pypdf").setLevel(logging.ERROR)  # it warns about every odd f
 _SPACES = re.compile(r"[ \t\u00a0]+")
 _LIGATURES = str.maketrans({"\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl"})
 _BULLET = re.compile(r"^(?:[-•*–]\s|\d{1,2}[.)]\s)")
-_ENDS_LINE = (".", "!", "?", ":", ";", '"', "”", "’", ")")
+SHORT = 0.75  # a line shorter than this share of a full line ends its paragraph
 _NO_TITLE = re.compile(r"^(?:untitled|microsoft word - .*|.*\.(?:docx?|pdf|tex|odt|rtf))$", re.I)
 
 
@@ -32,7 +32,8 @@ def extract(data: bytes) -> Extracted:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):
             raise LoadError("encrypted PDF (it needs a password): save a copy without one")
-        pages = [_reflow(page.extract_text() or "") for page in reader.pages]
+        raw = [_lines(page.extract_text() or "") for page in reader.pages]
+        pages = [_reflow(lines, _width(raw)) for lines in raw]
         meta = reader.metadata
     except LoadError:
         raise
@@ -68,21 +69,29 @@ def _created(meta) -> object:
         return None
 
 
-def _reflow(page: str) -> str:
-    """A page's lines with wrapped lines joined: a line continues the one before unless that one ends a
-    sentence or is short (a heading, a byline), or the line starts a list item."""
-    lines = [_SPACES.sub(" ", line).strip().translate(_LIGATURES) for line in page.splitlines()]
-    lines = [line for line in lines if line]
+def _lines(page: str) -> list[str]:
+    """A page's non-empty lines, runs of spaces made one and ligatures (ﬁ, ﬂ) spelt out."""
+    lines = (_SPACES.sub(" ", line).strip().translate(_LIGATURES) for line in page.splitlines())
+    return [line for line in lines if line]
+
+
+def _width(pages: list[list[str]]) -> int:
+    """How many characters a full line of the document holds (the 90th percentile of its line lengths)."""
+    lengths = sorted(len(line) for lines in pages for line in lines)
+    return lengths[int(0.9 * (len(lengths) - 1))] if lengths else 0
+
+
+def _reflow(lines: list[str], width: int) -> str:
+    """A page's lines with wrapped lines joined again. A line ends its paragraph when it stops well short of
+    the margin (the last line of a paragraph, a heading, a byline); a list item always starts a line."""
     if not lines:
         return ""
-    width = sorted(len(line) for line in lines)[int(0.9 * (len(lines) - 1))]  # a full line's length
     out = [lines[0]]
     for previous, line in zip(lines, lines[1:]):
-        before = out[-1]
-        if previous.endswith(_ENDS_LINE) or _BULLET.match(line) or len(previous) < 0.6 * width:
+        if len(previous) < SHORT * width or _BULLET.match(line):
             out.append(line)
-        elif re.search(r"[a-z]-$", before) and line[:1].islower():
-            out[-1] = before[:-1] + line  # "adip-" + "iscing"
+        elif re.search(r"[a-z]-$", previous) and line[:1].islower():
+            out[-1] = out[-1][:-1] + line  # "adip-" + "iscing"
         else:
-            out[-1] = before + " " + line
+            out[-1] = out[-1] + " " + line
     return "\n".join(out)

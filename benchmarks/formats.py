@@ -80,10 +80,10 @@ def main() -> None:
         names = convert_folder(args.corpus, work / kind, kind)
         questions = renamed(args.questions, names, work / f"questions-{kind}.jsonl")
         figures[kind] = evaluate(questions, work / kind, work, kind)
-    print(f"{'corpus':8}" + "".join(f"{m:>16}" for m in METRICS) + f"{'Δ answer_hit':>15}{'Δ evidence':>12}")
+    print(f"{'corpus':8}" + "".join(f"{m:>19}" for m in METRICS) + f"{'Δ answer_hit':>15}{'Δ evidence':>12}")
     base = figures["txt"]
     for name, summary in figures.items():
-        row = "".join(f"{summary.get(m, float('nan')):>16.3f}" for m in METRICS)
+        row = "".join(f"{summary.get(m, float('nan')):>19.3f}" for m in METRICS)
         deltas = f"{summary['answer_hit'] - base['answer_hit']:>+15.3f}"
         deltas += f"{summary['evidence_cited'] - base['evidence_cited']:>+12.3f}"
         print(f"{name:8}{row}{deltas}")

@@ -26,7 +26,7 @@ from qa.eval.report import compare_markdown, summary_text
 from qa.feedback import DEFAULT_FEEDBACK
 from qa.logs import configure_logging
 from qa.progress import Progress, StageProgress
-from qa.records import Answer, Citation, Turn
+from qa.records import Answer, Turn
 from qa.retrieve import MODES
 
 
@@ -318,7 +318,9 @@ def format_answer(answer: Answer) -> str:
     sources = answer.closest if answer.abstained else answer.citations
     lines.append("Closest passages:" if answer.abstained else "Sources:")
     for c in sources:
-        lines.append(f"[{c.n}] {c.title} ({c.date or 'undated'}), {c.doc}{_page(c)}, characters {c.start}-{c.end}")
+        lines.append(
+            f"[{c.n}] {c.title} ({c.date or 'undated'}), {c.doc}{', ' + c.page_label if c.pages else ''}, characters {c.start}-{c.end}"
+        )
         before = " ".join(c.text[: c.sentence_start - c.start].split())
         sentence = " ".join(c.sentence.split())
         after = " ".join(c.text[c.sentence_end - c.start :].split())
@@ -326,14 +328,6 @@ def format_answer(answer: Answer) -> str:
         lines.append(textwrap.indent(textwrap.fill(marked, 96), "    "))
     lines.append(f"({answer.latency_ms:.0f} ms)")
     return "\n".join(lines)
-
-
-def _page(c: Citation) -> str:
-    """ ", page 3" (or ", pages 3-4") for a citation of a PDF; nothing for other documents."""
-    if c.pages is None:
-        return ""
-    first, last = c.pages
-    return f", page {first}" if first == last else f", pages {first}-{last}"
 
 
 def _tail(text: str, words: int = 25) -> str:

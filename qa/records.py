@@ -163,6 +163,14 @@ class Citation:
     def sentence(self) -> str:
         return self.text[self.sentence_start - self.start : self.sentence_end - self.start]
 
+    @property
+    def page_label(self) -> str:
+        """ "page 3" or "pages 3-4" for a citation of a PDF, "" for other documents."""
+        if self.pages is None:
+            return ""
+        first, last = self.pages
+        return f"page {first}" if first == last else f"pages {first}-{last}"
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d["sentence"] = self.sentence

@@ -94,7 +94,7 @@ def source_html(c: Citation, turn: int, kind: str) -> str:
         f'title="Open the article at this passage">'
         f'<span class="qa-source-head"><span class="qa-n">[{c.n}]</span> '
         f'<span class="qa-title">{escape(c.title)}</span></span>'
-        f'<span class="qa-meta">{_date(c.date)} · {escape(c.doc)}</span>'
+        f'<span class="qa-meta">{_date(c.date)} · {escape(c.doc)}{" · " + c.page_label if c.pages else ""}</span>'
         f"{passage_html(c, marked=kind == CITED)}</button>"
     )
 

@@ -318,9 +318,8 @@ def format_answer(answer: Answer) -> str:
     sources = answer.closest if answer.abstained else answer.citations
     lines.append("Closest passages:" if answer.abstained else "Sources:")
     for c in sources:
-        lines.append(
-            f"[{c.n}] {c.title} ({c.date or 'undated'}), {c.doc}{', ' + c.page_label if c.pages else ''}, characters {c.start}-{c.end}"
-        )
+        where = f"{c.doc}, {c.page_label}" if c.pages else c.doc
+        lines.append(f"[{c.n}] {c.title} ({c.date or 'undated'}), {where}, characters {c.start}-{c.end}")
         before = " ".join(c.text[: c.sentence_start - c.start].split())
         sentence = " ".join(c.sentence.split())
         after = " ".join(c.text[c.sentence_end - c.start :].split())

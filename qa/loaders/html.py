@@ -11,6 +11,7 @@ import logging
 
 from qa.loaders import Extracted, LoadError, iso_date
 
+MIN_WORDS = 8  # a page's main text has a line of at least this many words (a sentence), not only menu items
 logging.getLogger("trafilatura").setLevel(logging.ERROR)
 logging.getLogger("htmldate").setLevel(logging.ERROR)
 
@@ -25,8 +26,8 @@ def extract(data: bytes) -> Extracted:
     except (ValueError, TypeError, AttributeError) as exc:
         raise LoadError(f"HTML that cannot be parsed ({type(exc).__name__}): save the page again") from None
     text = (page.text or "").strip() if page is not None else ""
-    if not text:
-        raise LoadError("no main text found in the page (a menu, a login wall or an empty page?)")
+    if not any(len(line.split()) >= MIN_WORDS for line in text.splitlines()):
+        raise LoadError("no main text found in the page (only menus, links or a form?)")
     return Extracted(
         text=text + "\n",
         kind="html",

@@ -196,7 +196,7 @@ class Assistant:
         self.skipped = result.skipped
         if not result.documents:
             raise CorpusError(
-                f"no usable documents in {self.corpus}: add .txt or .md files "
+                f"no usable documents in {self.corpus}: add articles (.txt, .md, .pdf, .html, .docx) "
                 "(or pass --corpus with a folder or a .jsonl file)"
             )
         log.info("corpus: %d documents, %d files cleaned", len(result.documents), result.cleaned)

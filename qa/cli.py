@@ -68,7 +68,7 @@ def corpus_option(f):
         envvar="QA_CORPUS",
         show_default="corpus/",
         show_envvar=True,
-        help="Folder of .txt/.md articles, or a .jsonl file of {id, title, text} records.",
+        help="Folder of articles (.txt, .md, .pdf, .html, .docx), or a .jsonl file of {id, title, text} records.",
     )(f)
 
 

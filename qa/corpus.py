@@ -109,7 +109,7 @@ def load_corpus(path: Path | str, max_bytes: int = MAX_FILE_BYTES, known: Known 
     """
     root = Path(path)
     if not root.exists():
-        raise CorpusError(f"corpus not found: {root} (pass --corpus with a folder of .txt/.md files or a .jsonl file)")
+        raise CorpusError(f"corpus not found: {root} (pass --corpus with a folder of articles or a .jsonl file)")
     result = LoadResult(documents=[])
     if root.is_file():
         stat = root.stat()

@@ -186,3 +186,28 @@ def test_the_evaluate_tab_writes_runs_beside_the_index_or_where_told(fake_assist
     (run,) = (tmp_path / "elsewhere" / "runs").iterdir()
     assert all(Path(f).parent == run for f in files)
     assert not beside.runs_dir.exists()
+
+
+def test_a_pdf_article_marks_its_page_breaks_and_a_source_its_page():
+    pages = (0, TEXT.index("Engineers"), TEXT.index("Ferries"))
+    pdf = replace(document(), doc="harbour.pdf", kind="pdf", pages=pages)
+    c = replace(citation(doc="harbour.pdf"), kind="pdf", pages=(2, 2))
+    html = render.article_html(pdf, c)
+    _safe(html)
+    assert "text extracted from the PDF, 3 pages" in html
+    assert re.findall(r'data-page="(\d)">page \d<', html) == ["2", "3"]
+    marked = re.search(r"<mark>(.*?)</mark>", html, re.S).group(1)
+    assert marked.startswith('<span class="qa-page-break" data-page="2">page 2</span>Engineers tested it &lt;script')
+    body = re.sub(r'<span class="qa-page-break"[^>]*>page \d</span>', "", html)
+    assert "The pier opens in April. <mark>Engineers" in body  # the markers add no text of the article
+    assert "harbour.pdf · page 2</span>" in render.source_html(c, 0, render.CITED)
+
+
+def test_the_documents_tab_lists_the_files_not_indexed_with_their_reasons():
+    info = DocumentInfo(doc="a.txt", title="A", date=None, chunks=2, chars=10)
+    skipped = [(f"scan{EVIL}.pdf", "no text layer in its 2 page(s): needs OCR (a scanned PDF)"), ("x.docx", EVIL)]
+    html = render.documents_table([info], skipped)
+    _safe(html)
+    assert "2 files not indexed" in html and "needs OCR" in html
+    assert "not indexed" not in render.documents_table([info])
+    assert "needs OCR" in render.documents_table([], skipped)

@@ -13,6 +13,7 @@ from qa.app import render
 from qa.app.auth import is_editor
 from qa.app.handlers import BUNDLED_SETS, REMOVE_INFO, ChatApp
 from qa.assistant import Assistant
+from qa.corpus import DOCUMENT_SUFFIXES
 from qa.feedback import DEFAULT_FEEDBACK
 from qa.retrieve import MODES
 
@@ -117,7 +118,7 @@ def build_app(
                     upload = gr.File(
                         label="Add articles (.txt, .md, .pdf, .html or .docx)",
                         file_count="multiple",
-                        file_types=[".txt", ".md", ".pdf", ".html", ".htm", ".docx"],
+                        file_types=list(DOCUMENT_SUFFIXES),
                         type="filepath",
                         elem_id="qa-upload",
                     )

@@ -11,7 +11,7 @@ from pathlib import Path
 from qa import store
 from qa.answer import ExtractiveAnswerer
 from qa.chunking import ChunkSettings
-from qa.corpus import MAX_FILE_BYTES, Known, LoadResult, load_corpus
+from qa.corpus import EXTRACTED_SIZE_FACTOR, MAX_FILE_BYTES, Known, LoadResult, load_corpus
 from qa.documents import DocumentExists, DocumentFolder, TrashItem, Undo, shown_name
 from qa.embed import MiniLMEmbedder
 from qa.engines import StoreSpec
@@ -281,6 +281,11 @@ class Assistant:
             return self.state.data.documents[doc]
         except KeyError:
             raise UnknownDocument(f"{shown_name(doc)}: no such document in the collection") from None
+
+    @property
+    def max_upload_bytes(self) -> int:
+        """The largest file an upload may be (a PDF or Word file; a text file must stay under ``max_file_bytes``)."""
+        return self.max_file_bytes * EXTRACTED_SIZE_FACTOR
 
     def text_source(self, doc: str) -> str:
         """The text that offsets into document ``doc`` count in: its file in the corpus folder, the record of a

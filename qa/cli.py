@@ -528,7 +528,7 @@ def serve_command(
             host,
             port,
             concurrency=concurrency,
-            max_file_size=assistant.max_file_bytes,
+            max_file_size=assistant.max_upload_bytes,
             accounts=accounts,
             open_to_network=no_auth,
             prevent_thread_lock=True,

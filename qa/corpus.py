@@ -32,6 +32,7 @@ DOCUMENT_SUFFIXES = SUFFIXES + EXTRACTED_SUFFIXES  # the files that are one docu
 JSONL_SUFFIXES = (".jsonl",)
 METADATA_FILE = "metadata.json"
 MAX_FILE_BYTES = 5_000_000
+EXTRACTED_SIZE_FACTOR = 10  # a PDF, saved page or Word file may be this many times larger than a text file
 
 MONTHS = {m: i for i, m in enumerate(MONTH_NAMES, 1)}
 _MONTH_RE = f"(?P<month>{MONTH})"
@@ -152,7 +153,7 @@ def _load_file(file: CorpusFile, result: LoadResult, max_bytes: int, meta: dict,
     try:
         st = os.stat(file.path)  # before the read: a file changed meanwhile is read again next time
         jsonl = Path(file.name).suffix.lower() in JSONL_SUFFIXES
-        data = read_corpus_file(file, _limit(file.name, max_bytes))
+        data = read_corpus_file(file, size_limit(file.name, max_bytes))
     except (ValueError, OSError) as exc:
         result.skipped.append((file.name, _reason(exc)))
         return
@@ -206,8 +207,8 @@ def file_document(name: str, data: bytes, max_bytes: int = MAX_FILE_BYTES, meta:
     if loaders.kind_of(name) is None:
         text = _decode(data, max_bytes)
         return make_document(name, text, meta.get("title"), meta.get("date"), extra_hash=extra)
-    if len(data) > _limit(name, max_bytes):
-        raise ValueError(too_large(len(data), _limit(name, max_bytes)))
+    if len(data) > size_limit(name, max_bytes):
+        raise ValueError(too_large(len(data), size_limit(name, max_bytes)))
     got = loaders.extract(name, data)
     title, date = meta.get("title") or got.title, meta.get("date") or got.date
     return make_document(name, got.text, title, date, extra_hash=extra, kind=got.kind, pages=got.pages)
@@ -223,12 +224,12 @@ def check_upload(name: str, data: bytes, max_bytes: int = MAX_FILE_BYTES) -> Doc
         raise UploadError(f"{name}: {exc}") from None
 
 
-def _limit(name: str, max_bytes: int) -> int:
+def size_limit(name: str, max_bytes: int) -> int:
     """The size limit of a file: JSON Lines files hold many documents; PDF, HTML and Word files carry layout."""
     suffix = Path(name).suffix.lower()
     if suffix in JSONL_SUFFIXES:
         return max_bytes * 100
-    return max_bytes * 10 if suffix in EXTRACTED_SUFFIXES else max_bytes
+    return max_bytes * EXTRACTED_SIZE_FACTOR if suffix in EXTRACTED_SUFFIXES else max_bytes
 
 
 def _decode(data: bytes, max_bytes: int) -> str:

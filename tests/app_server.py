@@ -39,7 +39,7 @@ def running_app(base: Path, embedder: MiniLMEmbedder) -> Iterator[RunningApp]:
     feedback = base / "feedback.jsonl"
     demo = build_app(assistant, feedback, runs_dir=base / "runs")
     _, url, _ = serve(
-        demo, "127.0.0.1", free_port(), max_file_size=assistant.max_file_bytes, prevent_thread_lock=True, quiet=True
+        demo, "127.0.0.1", free_port(), max_file_size=assistant.max_upload_bytes, prevent_thread_lock=True, quiet=True
     )
     try:
         yield RunningApp(url.rstrip("/"), assistant, corpus, feedback)

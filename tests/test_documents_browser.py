@@ -180,3 +180,54 @@ def test_remove_lists_files_by_name_beside_their_title(page: Page):
     expect(page.get_by_role("option", name=f"{IWAYA_DOC} ·")).to_be_visible()
     options = page.get_by_role("option").all_inner_texts()
     assert options and all(" · " in o and o.split(" · ")[0].endswith((".txt", ".md")) for o in options)
+
+
+def _two_page_pdf() -> bytes:
+    """A PDF whose answer is printed on its second page."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.set_font("Helvetica", size=12)
+    pdf.set_title("Sapporo budget for snow")
+    pdf.add_page()
+    for line in PDF_PAGE_ONE:
+        pdf.multi_cell(0, 7, line, new_x="LMARGIN", new_y="NEXT")
+    pdf.add_page()
+    pdf.multi_cell(0, 7, PDF_FACT, new_x="LMARGIN", new_y="NEXT")
+    return bytes(pdf.output())
+
+
+PDF_NAME = "sapporo_snow.pdf"
+PDF_PAGE_ONE = [
+    "Sapporo receives about six metres of snow in an average winter.",
+    "The city clears more than five thousand kilometres of roads after each heavy fall.",
+]
+PDF_FACT = (
+    "The Sapporo city council approved a snow clearing budget of 22.4 billion yen for the winter, "
+    "officials said on January 9, 2026."
+)
+
+
+def test_an_uploaded_pdf_is_answered_from_with_its_page_and_its_file_can_be_downloaded(page: Page, served: RunningApp):
+    status = documents_tab(page)
+    data = _two_page_pdf()
+    page.set_input_files(
+        "#qa-upload input[type=file]", files=[{"name": PDF_NAME, "mimeType": "application/pdf", "buffer": data}]
+    )
+    expect(status).to_contain_text(f"Added {PDF_NAME}", timeout=WAIT_MS)
+    expect(page.locator("#qa-doc-table")).to_contain_text("Sapporo budget for snow")
+    answer = ask(page, "What snow clearing budget did the Sapporo city council approve?")
+    expect(answer.locator(".qa-text")).to_contain_text("22.4 billion yen")
+    source = answer.locator(".qa-source").first
+    expect(source.locator(".qa-meta")).to_contain_text(f"{PDF_NAME} · page 2")
+    source.click()
+    article = page.locator("#qa-article")
+    expect(article).to_contain_text("text extracted from the PDF, 2 pages", timeout=WAIT_MS)
+    expect(article.locator(".qa-page-break")).to_have_text("page 2")
+    expect(article.locator("mark")).to_contain_text("22.4 billion yen")
+    download = page.locator("#qa-download")
+    expect(download).to_contain_text(f"Download {PDF_NAME}")
+    shot(page, "documents-pdf-answer")
+    with page.expect_download(timeout=WAIT_MS) as started:
+        download.click()
+    assert Path(started.value.path()).read_bytes() == data == (served.corpus / PDF_NAME).read_bytes()

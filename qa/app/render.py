@@ -169,7 +169,7 @@ def _text(doc: Document, start: int, end: int) -> str:
     out, at = [], start
     for p in breaks:
         page = doc.pages.index(p) + 1
-        out.append(escape(doc.text[at:p]))
+        out.append(escape(doc.text[at:p].rstrip("\n")))  # the marker is a block: it is the break
         out.append(f'<span class="qa-page-break" data-page="{page}">page {page}</span>')
         at = p
     out.append(escape(doc.text[at:end]))

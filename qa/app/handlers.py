@@ -10,10 +10,10 @@ short apology with the details in the server log (``user_message``).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import html
 import logging
 import re
-import shutil
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -243,10 +243,14 @@ class ChatApp:
         path = self.assistant.original_file(document.doc)
         if path is None:
             return gr.DownloadButton(visible=False)
-        copy = Path(tempfile.gettempdir()) / "qa-originals" / document.content_hash / path.name
+        try:
+            data = path.read_bytes()
+        except OSError:
+            return gr.DownloadButton(visible=False)
+        copy = Path(tempfile.gettempdir()) / "qa-originals" / hashlib.sha256(data).hexdigest()[:32] / path.name
         if not copy.exists():
             copy.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, copy)
+            copy.write_bytes(data)
         label = f"Download {shown_name(path.name)}"
         return gr.DownloadButton(label, value=str(copy), visible=True)
 

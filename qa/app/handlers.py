@@ -13,9 +13,11 @@ import contextlib
 import hashlib
 import html
 import logging
+import os
 import re
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -250,7 +252,9 @@ class ChatApp:
         copy = Path(tempfile.gettempdir()) / "qa-originals" / hashlib.sha256(data).hexdigest()[:32] / path.name
         if not copy.exists():
             copy.parent.mkdir(parents=True, exist_ok=True)
-            copy.write_bytes(data)
+            partial = copy.with_name(f".{uuid.uuid4().hex[:8]}")
+            partial.write_bytes(data)
+            os.replace(partial, copy)  # whole or not at all, for a second request at the same moment
         label = f"Download {shown_name(path.name)}"
         return gr.DownloadButton(label, value=str(copy), visible=True)
 

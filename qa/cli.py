@@ -302,10 +302,12 @@ def retrieve(query: str, corpus: Path, index_dir: Path, k: int, mode: str, as_js
     """Show the passages retrieved for QUERY, with their exact spans and scores."""
     assistant = new_assistant(corpus, index_dir)
     for rank, hit in enumerate(assistant.retrieve(query, k=k, mode=mode), 1):
+        doc = assistant.document(hit.chunk.doc)
         if as_json:
-            click.echo(json.dumps({"rank": rank, **hit.to_dict(), "text": hit.chunk.text}, ensure_ascii=False))
+            pages = doc.page_range(hit.chunk.start, hit.chunk.end)
+            record = {"rank": rank, **hit.to_dict(), "text": hit.chunk.text, "kind": doc.kind, "pages": pages}
+            click.echo(json.dumps(record, ensure_ascii=False))
         else:
-            doc = assistant.document(hit.chunk.doc)
             click.echo(
                 f"{rank}. {doc.title} ({doc.date or 'undated'}) {hit.chunk.doc} "
                 f"[{hit.chunk.start}:{hit.chunk.end}] score {hit.score:.3f}"

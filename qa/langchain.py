@@ -40,6 +40,8 @@ class QARetriever(BaseRetriever):
                         "end": hit.chunk.end,
                         "score": hit.score,
                         "chunk_id": hit.chunk.id,
+                        "kind": doc.kind,  # "text", or "pdf", "html", "docx": start/end count in the extracted text
+                        "page": doc.page_range(hit.chunk.start, hit.chunk.end),  # (first, last) for a PDF, else None
                     },
                 )
             )

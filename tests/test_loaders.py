@@ -311,3 +311,6 @@ def test_qa_index_names_the_bad_files_and_qa_ask_says_which_text_it_cites(tmp_pa
     assert Path(cited["offsets_in"]).parent.name == "text" and text[cited["start"] : cited["end"]] == cited["text"]
     shown = qa("ask", IWAYA_QUESTION, "--corpus", str(corpus), "--index", str(index)).stdout
     assert "iwaya.pdf, page 1, characters" in shown
+    found = qa("retrieve", "Iwaya", "--corpus", str(corpus), "--index", str(index), "--json").stdout.splitlines()
+    first = json.loads(found[0])
+    assert first["kind"] == "pdf" and first["pages"][0] >= 1 and first["pages"][1] >= first["pages"][0]

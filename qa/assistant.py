@@ -307,11 +307,11 @@ class Assistant:
     def add_document(
         self, name: str, data: bytes, replace: bool = False, progress: store.BuildProgress | None = None
     ) -> store.BuildReport:
-        """Check an uploaded file, save it in the corpus folder and index it.
+        """Check an uploaded file (.txt, .md, .pdf, .html, .htm or .docx), save it in the corpus folder and index it.
 
-        An ``UploadError`` gives a one-line reason (bad name, type, size or
-        encoding) and nothing is written. A file of the same name already in the
-        collection raises ``DocumentExists`` unless ``replace``; replaced, it goes to
+        An ``UploadError`` gives a one-line reason (bad name, type, size or encoding, or a PDF,
+        page or Word file that cannot be read) and nothing is written. A file of the same name
+        already in the collection raises ``DocumentExists`` unless ``replace``; replaced, it goes to
         the trash. When indexing fails the upload is undone: the new file is
         deleted and the one it replaced put back.
         """

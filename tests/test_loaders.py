@@ -314,3 +314,19 @@ def test_qa_index_names_the_bad_files_and_qa_ask_says_which_text_it_cites(tmp_pa
     found = qa("retrieve", "Iwaya", "--corpus", str(corpus), "--index", str(index), "--json").stdout.splitlines()
     first = json.loads(found[0])
     assert first["kind"] == "pdf" and first["pages"][0] >= 1 and first["pages"][1] >= first["pages"][0]
+
+
+def test_titles_and_dates_come_from_metadata_json_then_the_file_then_the_text(tmp_path):
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    write_pdf(IWAYA_TEXT, folder / "with.pdf", title="Title in the PDF", date="2025-03-04")
+    write_pdf(IWAYA_TEXT, folder / "without.pdf")  # no title, no date in its metadata
+    write_pdf(IWAYA_TEXT, folder / "named.pdf", title="Title in the PDF", date="2025-03-04")
+    (folder / "metadata.json").write_text('{"named.pdf": {"title": "Given title", "date": "2025-03-05"}}', "utf-8")
+    found = {d.doc: (d.title, d.date) for d in load_corpus(folder).documents}
+    from_text = make_document("x.txt", IWAYA_TEXT)
+    assert found == {
+        "named.pdf": ("Given title", "2025-03-05"),
+        "with.pdf": ("Title in the PDF", "2025-03-04"),
+        "without.pdf": (from_text.title, from_text.date),
+    }

@@ -211,7 +211,7 @@ def file_document(name: str, data: bytes, max_bytes: int = MAX_FILE_BYTES, meta:
         raise ValueError(too_large(len(data), size_limit(name, max_bytes)))
     got = loaders.extract(name, data)
     title, date = meta.get("title") or got.title, meta.get("date") or got.date
-    return make_document(name, got.text, title, date, extra_hash=extra, kind=got.kind, pages=got.pages)
+    return make_document(name, got.text, title, date, extra, kind=got.kind, pages=got.pages, author=got.author)
 
 
 def check_upload(name: str, data: bytes, max_bytes: int = MAX_FILE_BYTES) -> Document:
@@ -359,13 +359,14 @@ def make_document(
     extra_hash: str = "",
     kind: str = "text",
     pages: tuple[int, ...] = (),
+    author: str | None = None,
 ) -> Document:
     """Clean ``text`` and build its ``Document``; explicit title/date win over detected ones."""
     segments, found_title, found_date = clean(text)
     if not segments:
         segments = ((1 if text.startswith(BOM) else 0, len(text)),)
     title = (title or "").replace(BOM, "").strip() or found_title or derive_title(text, segments) or Path(doc).stem
-    extra_hash += "" if kind == "text" else f"\0{kind}\0{pages}"
+    extra_hash += "" if kind == "text" else f"\0{kind}\0{pages}\0{author}"
     digest = hashlib.sha256((text + "\0" + (title or "") + "\0" + (date or "") + extra_hash).encode()).hexdigest()
     return Document(
         doc=doc,
@@ -376,6 +377,7 @@ def make_document(
         content_hash=digest[:32],
         kind=kind,
         pages=pages,
+        author=author,
     )
 
 

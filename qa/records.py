@@ -22,6 +22,7 @@ class Document:
     content_hash: str
     kind: str = "text"  # "text" (``text`` is the file as on disk) or the format it was extracted from: pdf, html, docx
     pages: tuple[int, ...] = ()  # where each page starts in ``text`` (PDF); empty when it has no pages
+    author: str | None = None  # from the file's metadata (PDF, HTML, Word), when it names one
 
     @property
     def extracted(self) -> bool:
@@ -40,6 +41,8 @@ class Document:
         d = asdict(self)
         if self.kind == "text":  # records of plain text stay as they were
             del d["kind"], d["pages"]
+        if self.author is None:
+            del d["author"]
         return d
 
     @classmethod
@@ -53,6 +56,7 @@ class Document:
             content_hash=d["content_hash"],
             kind=str(d.get("kind", "text")),
             pages=tuple(int(p) for p in d.get("pages", ())),
+            author=d.get("author"),
         )
 
 

@@ -190,11 +190,11 @@ def test_the_evaluate_tab_writes_runs_beside_the_index_or_where_told(fake_assist
 
 def test_a_pdf_article_marks_its_page_breaks_and_a_source_its_page():
     pages = (0, TEXT.index("Engineers"), TEXT.index("Ferries"))
-    pdf = replace(document(), doc="harbour.pdf", kind="pdf", pages=pages)
+    pdf = replace(document(), doc="harbour.pdf", kind="pdf", pages=pages, author=f"Port office {EVIL}")
     c = replace(citation(doc="harbour.pdf"), kind="pdf", pages=(2, 2))
     html = render.article_html(pdf, c)
     _safe(html)
-    assert "text extracted from the PDF, 3 pages" in html
+    assert "by Port office &lt;script&gt;" in html and "text extracted from the PDF, 3 pages" in html
     assert re.findall(r'data-page="(\d)">page \d<', html) == ["2", "3"]
     marked = re.search(r"<mark>(.*?)</mark>", html, re.S).group(1)
     assert marked.startswith('<span class="qa-page-break" data-page="2">page 2</span>Engineers tested it &lt;script')

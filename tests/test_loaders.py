@@ -282,7 +282,7 @@ def test_questions_about_the_real_files_are_answered_from_them(minilm, tmp_path)
     assert answer.citations[0].doc == "wikimediafoundation-turkey.html"
     page = assistant.document("wikimediafoundation-turkey.html")
     assert page.title == "Access to Wikipedia restored in Turkey after more than two and a half years"
-    assert page.date == "2020-01-15" and page.kind == "html"
+    assert page.date == "2020-01-15" and page.kind == "html" and page.author == "Wikimedia Foundation"
     assert [d.pages for d in map(assistant.document, ["pdflatex-4-pages.pdf", "multicolumn.pdf"])] == [
         (0, 3931, 7885, 11839),
         (0, 3439, 6749),

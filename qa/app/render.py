@@ -154,6 +154,7 @@ def _article_head(doc: Document, note: str = "") -> str:
     if doc.extracted:
         pages = f", {len(doc.pages)} page{'s' * (len(doc.pages) != 1)}" if doc.pages else ""
         extracted = f" · text extracted from the {KIND_NAMES.get(doc.kind, doc.kind)}{pages}"
+        extracted = (f" · by {doc.author}" if doc.author else "") + extracted
     return (
         f'<div class="qa-article-head"><div class="qa-article-title">{escape(doc.title)}</div>'
         f'<div class="qa-meta">{_date(doc.date)} · {escape(doc.doc)}{escape(extracted)}</div>{note_html}</div>'

@@ -2,7 +2,7 @@
 
 ``corpus_files`` lists what may be read (links out of the folder are skipped and
 named); ``read_corpus_file`` opens one with ``O_NOFOLLOW`` and checks that it is
-still the file that was listed. ``qa.corpus`` cleans what they read; the
+still the file that was listed. ``qa.corpus`` loads what they read; the
 evaluator's cache key (``qa.eval.run.corpus_key``) hashes it.
 """
 

@@ -129,7 +129,7 @@ WRITERS = {"pdf": write_pdf, "html": write_html, "docx": write_docx}
 def convert_folder(source: Path, target: Path, kind: str) -> dict[str, str]:
     """Every ``.txt``/``.md`` article of ``source`` written into ``target`` as ``kind`` (pdf, html or docx),
     with the title and date the plain-text reader finds; returns {old name: new name}."""
-    from qa.corpus import make_document
+    from qa.cleaning import make_document
 
     target.mkdir(parents=True, exist_ok=True)
     names = {}

@@ -3,7 +3,8 @@
 import pytest
 
 from qa.chunking import ChunkSettings, chunk_document
-from qa.corpus import load_corpus, make_document
+from qa.cleaning import make_document
+from qa.corpus import load_corpus
 from qa.embed import MiniLMEmbedder
 from qa.text import split_sentences
 from tests.conftest import CORPUS

@@ -5,7 +5,8 @@ import os
 
 import pytest
 
-from qa.corpus import CorpusError, check_upload, load_corpus, make_document
+from qa.cleaning import make_document
+from qa.corpus import CorpusError, check_upload, load_corpus
 from tests.conftest import CORPUS
 
 

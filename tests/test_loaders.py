@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from qa.corpus import check_upload, load_corpus, make_document
+from qa.cleaning import make_document
+from qa.corpus import check_upload, load_corpus
 from qa.errors import UploadError
 from qa.loaders import LoadError, extract, sniff
 from tests.conftest import CORPUS, IWAYA_DOC

@@ -54,7 +54,7 @@ class Known:
 def load_corpus(path: Path | str, max_bytes: int = MAX_FILE_BYTES, known: Known | None = None) -> LoadResult:
     """Load every usable document under ``path`` (a folder or a ``.jsonl`` file).
 
-    Unusable files and records are skipped, logged with one line each, and listed
+    Unusable files and records are skipped, logged (at info) with one line each, and listed
     in ``LoadResult.skipped``: unreadable or oversized files, records of the wrong
     shape, a second document with an id already seen (the first one wins), and
     symbolic links that lead outside the folder (see ``corpus_files``).
@@ -84,7 +84,7 @@ def load_corpus(path: Path | str, max_bytes: int = MAX_FILE_BYTES, known: Known 
             if Path(file.name).suffix.lower() in JSONL_SUFFIXES + DOCUMENT_SUFFIXES:
                 _load_file(file, result, max_bytes, overrides.get(file.name, {}), known)
     for name, reason in result.skipped:
-        log.warning("skipped %s: %s", name, reason)
+        log.info("skipped %s: %s", name, reason)  # at info: callers show ``skipped`` (the CLI, the Documents tab)
     return result
 
 

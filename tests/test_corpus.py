@@ -1,6 +1,7 @@
 """Loading and cleaning: titles, dates, boilerplate, bad files, JSON Lines, metadata overrides."""
 
 import json
+import logging
 import os
 
 import pytest
@@ -93,6 +94,7 @@ def test_untitled_text_gets_a_readable_title():
 
 
 def test_bad_files_are_skipped_and_named(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="qa.corpus")
     (tmp_path / "good.txt").write_text("A real article about trade talks between two countries.", "utf-8")
     (tmp_path / "empty.txt").write_text("   \n", "utf-8")
     (tmp_path / "binary.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00")

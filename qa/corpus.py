@@ -103,6 +103,10 @@ def _stamp_of(file: CorpusFile | None) -> FileStamp | None:
 def _load_file(file: CorpusFile, result: LoadResult, max_bytes: int, meta: dict, known: Known | None) -> None:
     """Read one text or JSON Lines file into ``result``, or take its documents from ``known`` when unchanged."""
     old = known.stamps.get(file.name) if known is not None else None
+    kind = loaders.kind_of(file.name)
+    reader = "+" + loaders.version(kind) if kind else ""  # a PDF, page or Word file: what read it counts too
+    if old is not None and not old.sha256.endswith(reader):
+        old = None
     if old is not None and _reuse(file, old, old, result, known):
         return
     try:
@@ -112,7 +116,7 @@ def _load_file(file: CorpusFile, result: LoadResult, max_bytes: int, meta: dict,
     except (ValueError, OSError) as exc:
         result.skipped.append((file.name, _reason(exc)))
         return
-    stamp = FileStamp(st.st_size, st.st_mtime_ns, hashlib.sha256(data).hexdigest())
+    stamp = FileStamp(st.st_size, st.st_mtime_ns, hashlib.sha256(data).hexdigest() + reader)
     if old is not None and old.sha256 == stamp.sha256 and _reuse(file, old, stamp, result, known):
         return
     result.cleaned += 1

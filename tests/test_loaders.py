@@ -332,3 +332,20 @@ def test_titles_and_dates_come_from_metadata_json_then_the_file_then_the_text(tm
         "with.pdf": ("Title in the PDF", "2025-03-04"),
         "without.pdf": (from_text.title, from_text.date),
     }
+
+
+def test_an_unchanged_pdf_is_read_again_only_when_its_reader_changed(tmp_path, monkeypatch):
+    from qa import loaders
+    from qa.corpus import Known
+
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    write_pdf(IWAYA_TEXT, folder / "iwaya.pdf")
+    (folder / "note.txt").write_text("A note about the harbour fees paid by fishing boats.", "utf-8")
+    first = load_corpus(folder)
+    known = Known(first.stamps, {d.doc: d for d in first.documents})
+    assert load_corpus(folder, known=known).cleaned == 0  # both taken from the index
+    monkeypatch.setattr(loaders, "version", lambda kind: f"{kind}:99:a-newer-library")
+    again = load_corpus(folder, known=known)
+    assert again.cleaned == 1 and again.stamps["iwaya.pdf"].sha256.endswith("+pdf:99:a-newer-library")
+    assert [d.text for d in again.documents] == [d.text for d in first.documents]

@@ -14,6 +14,7 @@ that is really a Word file is refused, not guessed at. Plain text (``.txt``,
 from __future__ import annotations
 
 import bisect
+import functools
 import importlib
 import re
 from dataclasses import dataclass
@@ -39,6 +40,24 @@ class Extracted:
     date: str | None = None  # ISO date, YYYY-MM-DD
     author: str | None = None
     pages: tuple[int, ...] = ()  # the offset in ``text`` where each page starts (PDF only), the first is 0
+
+
+READING = 1  # raised when a loader here changes what it makes of a file: every such file is read again
+LIBRARIES = {"pdf": "pypdf", "html": "trafilatura", "docx": "python-docx"}
+
+
+@functools.cache
+def version(kind: str) -> str:
+    """What reads files of ``kind`` ("pdf:1:pypdf-7.1.0"): recorded with each file the index holds, so a file
+    read by another version of the loader or its library is read again rather than taken from the index."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        library = f"{LIBRARIES[kind]}-{installed(LIBRARIES[kind])}"
+    except PackageNotFoundError:
+        library = LIBRARIES[kind]
+    return f"{kind}:{READING}:{library}"
 
 
 def kind_of(name: str) -> str | None:

@@ -21,6 +21,7 @@ _SPACES = re.compile(r"[ \t\u00a0]+")
 _LIGATURES = str.maketrans({"\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl"})
 _BULLET = re.compile(r"^(?:[-•*–]\s|\d{1,2}[.)]\s)")
 SHORT = 0.75  # a line shorter than this share of a full line ends its paragraph
+GAP = 1.3  # a line further below the one before than this many usual line distances starts a paragraph
 _NO_TITLE = re.compile(r"^(?:untitled|microsoft word - .*|.*\.(?:docx?|pdf|tex|odt|rtf))$", re.I)
 
 
@@ -32,8 +33,9 @@ def extract(data: bytes) -> Extracted:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):
             raise LoadError("encrypted PDF (it needs a password): save a copy without one")
-        raw = [_lines(page.extract_text() or "") for page in reader.pages]
-        pages = [_reflow(lines, _width(raw)) for lines in raw]
+        raw = [_page_lines(page) for page in reader.pages]
+        width, pitch = _width(raw), _pitch(raw)
+        pages = [_reflow(lines, width, pitch) for lines in raw]
         meta = reader.metadata
     except LoadError:
         raise
@@ -69,26 +71,63 @@ def _created(meta) -> object:
         return None
 
 
-def _lines(page: str) -> list[str]:
-    """A page's non-empty lines, runs of spaces made one and ligatures (ﬁ, ﬂ) spelt out."""
-    lines = (_SPACES.sub(" ", line).strip().translate(_LIGATURES) for line in page.splitlines())
-    return [line for line in lines if line]
+_Line = tuple[str, float | None]  # a line's text and its height on the page (None when not known)
 
 
-def _width(pages: list[list[str]]) -> int:
+def _page_lines(page) -> list[_Line]:
+    """A page's non-empty lines (runs of spaces made one, ligatures spelt out), each with its baseline height.
+
+    pypdf's visitor gives every piece of text with its matrices; pieces on one baseline make a line. When
+    those lines do not pair one to one with ``extract_text``'s (formulas, rotated text), heights are None.
+    """
+    pieces: list[tuple[str, float]] = []
+
+    def visit(text: str, cm: list[float], tm: list[float], *_: object) -> None:
+        if text:
+            pieces.append((text, tm[4] * cm[1] + tm[5] * cm[3] + cm[5]))
+
+    lines = [
+        _SPACES.sub(" ", line).strip().translate(_LIGATURES)
+        for line in (page.extract_text(visitor_text=visit) or "").splitlines()
+    ]
+    lines = [line for line in lines if line]
+    found: list[list] = []
+    for text, y in pieces:
+        for i, part in enumerate(text.split("\n")):
+            if i > 0 or not found or abs(found[-1][1] - y) > 0.5:
+                found.append(["", y])
+            found[-1][0] += part
+    heights = [y for text, y in found if text.strip()]
+    if len(heights) != len(lines):
+        heights = [None] * len(lines)
+    return list(zip(lines, heights))
+
+
+def _width(pages: list[list[_Line]]) -> int:
     """How many characters a full line of the document holds (the 90th percentile of its line lengths)."""
-    lengths = sorted(len(line) for lines in pages for line in lines)
+    lengths = sorted(len(text) for lines in pages for text, _ in lines)
     return lengths[int(0.9 * (len(lengths) - 1))] if lengths else 0
 
 
-def _reflow(lines: list[str], width: int) -> str:
+def _pitch(pages: list[list[_Line]]) -> float | None:
+    """The usual distance from one line down to the next (the median), None when heights are not known."""
+    steps = sorted(
+        a[1] - b[1] for lines in pages for a, b in zip(lines, lines[1:]) if a[1] is not None and b[1] is not None
+    )
+    steps = [s for s in steps if s > 0]
+    return steps[len(steps) // 2] if steps else None
+
+
+def _reflow(lines: list[_Line], width: int, pitch: float | None) -> str:
     """A page's lines with wrapped lines joined again. A line ends its paragraph when it stops well short of
-    the margin (the last line of a paragraph, a heading, a byline); a list item always starts a line."""
+    the margin (the last line of a paragraph, a heading, a byline) or the next line starts lower than the
+    usual line distance (a paragraph gap); a list item always starts a line."""
     if not lines:
         return ""
-    out = [lines[0]]
-    for previous, line in zip(lines, lines[1:]):
-        if len(previous) < SHORT * width or _BULLET.match(line):
+    out = [lines[0][0]]
+    for (previous, above), (line, below) in zip(lines, lines[1:]):
+        gap = pitch is not None and above is not None and below is not None and above - below > GAP * pitch
+        if gap or len(previous) < SHORT * width or _BULLET.match(line):
             out.append(line)
         elif re.search(r"[a-z]-$", previous) and line[:1].islower():
             out[-1] = out[-1][:-1] + line  # "adip-" + "iscing"

@@ -218,3 +218,33 @@ def test_an_unexpected_failure_shows_an_apology_and_logs_the_details(tmp_path, c
         chat_app.ask_api(IWAYA_QUESTION)
     assert "secret" not in str(raised.value)
     assert "/srv/secret/index.faiss is corrupt" in caplog.text
+
+
+def test_pdf_and_word_uploads_are_added_and_unreadable_ones_refused_with_their_reason(
+    chat_app, fake_assistant, gradio_upload, tmp_path
+):
+    from fpdf import FPDF
+
+    from tests.fixture_files import write_docx
+
+    scanned = FPDF()
+    scanned.add_page()
+    scanned.rect(20, 20, 150, 200, style="F")
+    readable = FPDF()
+    readable.set_font("Helvetica", size=12)
+    readable.add_page()
+    readable.multi_cell(0, 7, "The Kushiro harbour fee rises to 12 yen per tonne in April 2026, the port office said.")
+    write_docx("The Otaru canal walk reopens in May after repairs to its stone path.", tmp_path / "canal.docx")
+    files = [
+        gradio_upload("scan.pdf", bytes(scanned.output())),
+        gradio_upload("fees.pdf", bytes(readable.output())),
+        gradio_upload("canal.docx", (tmp_path / "canal.docx").read_bytes()),
+        gradio_upload("renamed.pdf", b"just some words pretending to be a PDF"),
+    ]
+    status, table, *_ = last(chat_app.add_files(files))
+    shown = html.unescape(status)
+    assert "Not added: scan.pdf: no text layer in its 1 page(s): needs OCR (a scanned PDF)" in shown
+    assert "Not added: renamed.pdf: named .pdf but the content is text" in shown
+    assert "fees.pdf" in table and "canal.docx" in table
+    assert {"fees.pdf", "canal.docx"} <= {p.name for p in fake_assistant.corpus.iterdir()}
+    assert not {"scan.pdf", "renamed.pdf"} & {p.name for p in fake_assistant.corpus.iterdir()}

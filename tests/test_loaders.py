@@ -348,3 +348,19 @@ def test_an_unchanged_pdf_is_read_again_only_when_its_reader_changed(tmp_path, m
     again = load_corpus(folder, known=known)
     assert again.cleaned == 1 and again.stamps["iwaya.pdf"].sha256.endswith("+pdf:99:a-newer-library")
     assert [d.text for d in again.documents] == [d.text for d in first.documents]
+
+
+def test_a_library_failing_on_a_strange_file_skips_that_file_only(tmp_path, monkeypatch):
+    import pypdf
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("an error pypdf did not expect")
+
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    write_pdf(IWAYA_TEXT, folder / "strange.pdf")
+    monkeypatch.setattr(pypdf, "PdfReader", broken)
+    (folder / "note.txt").write_text("A note about the harbour fees paid by fishing boats.", "utf-8")
+    result = load_corpus(folder)
+    assert [d.doc for d in result.documents] == ["note.txt"]
+    assert dict(result.skipped) == {"strange.pdf": "could not be read as a PDF (RuntimeError): save it again"}

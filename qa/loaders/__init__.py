@@ -16,9 +16,12 @@ from __future__ import annotations
 import bisect
 import functools
 import importlib
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 KINDS = {".pdf": "pdf", ".html": "html", ".htm": "html", ".docx": "docx"}  # file suffix -> format
 NAMES = {"pdf": "a PDF", "html": "an HTML page", "docx": "a Word (.docx) file", "zip": "a zip archive", "text": "text"}
@@ -89,7 +92,13 @@ def extract(name: str, data: bytes) -> Extracted:
     if found != kind:
         raise LoadError(f"named .{kind} but the content is {NAMES[found]}: rename it, or save it again as {kind}")
     module = importlib.import_module(f"qa.loaders.{kind}")
-    extracted = module.extract(data)
+    try:
+        extracted = module.extract(data)
+    except LoadError:
+        raise
+    except Exception as exc:  # a library's own error on a strange file: it must not stop the others loading
+        log.warning("reading %s failed", name, exc_info=True)
+        raise LoadError(f"could not be read as {NAMES[kind]} ({type(exc).__name__}): save it again") from None
     if not extracted.text.strip():
         raise LoadError("no text found in the file")
     return extracted

@@ -1,10 +1,10 @@
 """PDF files: the text layer of each page, with pypdf.
 
-pypdf was chosen over pdfminer.six after measuring both on real PDFs (see the
-README's "Other formats" section): the same reading order and words, three times
-the speed. Lines that a page wraps are joined again into paragraphs, so that a
-sentence is one line of the stored text as it is in a ``.txt`` article; a word
-that LaTeX hyphenated at a line end is made whole.
+pypdf was chosen over pdfminer.six after measuring both on real PDFs (the
+README's "PDF, web pages and Word files"): the same words in the same order, at
+two and a half times the speed. Lines that a page wraps are joined again into
+paragraphs, so that a paragraph is one line of the stored text as it is in a
+``.txt`` article; a word that LaTeX hyphenated at a line end is made whole.
 """
 
 from __future__ import annotations
@@ -44,7 +44,8 @@ def extract(data: bytes) -> Extracted:
     except NotImplementedError as exc:  # an encryption pypdf cannot undo
         raise LoadError(f"encrypted PDF that cannot be read ({exc}): save a copy without a password") from None
     except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError) as exc:
-        raise LoadError(f"damaged PDF ({type(exc).__name__}: {str(exc)[:80]}): export it again") from None
+        detail = " ".join(str(exc).split())[:80]
+        raise LoadError(f"damaged PDF ({type(exc).__name__}: {detail}): export it again") from None
     if not pages:
         raise LoadError("PDF with no pages")
     if not any(p.strip() for p in pages):
@@ -56,7 +57,7 @@ def extract(data: bytes) -> Extracted:
         kind="pdf",
         title=None if not title or _NO_TITLE.match(title) else title,
         date=iso_date(_created(meta)),
-        author=(meta.author or "").strip() or None if meta else None,
+        author=((meta.author or "").strip() or None) if meta else None,
         pages=starts,
     )
 

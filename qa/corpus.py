@@ -29,6 +29,14 @@ EXTRACTED_SUFFIXES = tuple(loaders.KINDS)  # PDF, HTML, Word: their text is extr
 DOCUMENT_SUFFIXES = SUFFIXES + EXTRACTED_SUFFIXES  # the files that are one document each
 JSONL_SUFFIXES = (".jsonl",)
 METADATA_FILE = "metadata.json"
+# Documents of formats not read, named when skipped (other files, such as images, are passed over in silence).
+UNREAD_DOCUMENTS = {
+    ".doc": "Word 97-2003 files are not read: save it as .docx",
+    ".odt": "OpenDocument text is not read: save it as .docx",
+    ".rtf": "RTF files are not read: save it as .docx",
+    ".pages": "Pages files are not read: export it as .docx or .pdf",
+    ".epub": "EPUB books are not read: convert it to .pdf or .html",
+}
 MAX_FILE_BYTES = 5_000_000
 EXTRACTED_SIZE_FACTOR = 10  # a PDF, saved page or Word file may be this many times larger than a text file
 
@@ -81,8 +89,11 @@ def load_corpus(path: Path | str, max_bytes: int = MAX_FILE_BYTES, known: Known 
         if (meta_now and meta_now.sha256) != (meta_before and meta_before.sha256):
             known = None  # titles and dates may have changed for any file
         for file in files:
-            if Path(file.name).suffix.lower() in JSONL_SUFFIXES + DOCUMENT_SUFFIXES:
+            suffix = Path(file.name).suffix.lower()
+            if suffix in JSONL_SUFFIXES + DOCUMENT_SUFFIXES:
                 _load_file(file, result, max_bytes, overrides.get(file.name, {}), known)
+            elif suffix in UNREAD_DOCUMENTS:
+                result.skipped.append((file.name, UNREAD_DOCUMENTS[suffix]))
     for name, reason in result.skipped:
         log.info("skipped %s: %s", name, reason)  # at info: callers show ``skipped`` (the CLI, the Documents tab)
     return result

@@ -364,3 +364,14 @@ def test_a_library_failing_on_a_strange_file_skips_that_file_only(tmp_path, monk
     result = load_corpus(folder)
     assert [d.doc for d in result.documents] == ["note.txt"]
     assert dict(result.skipped) == {"strange.pdf": "could not be read as a PDF (RuntimeError): save it again"}
+
+
+def test_documents_of_formats_not_read_are_named_and_other_files_passed_over(tmp_path):
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    (folder / "minutes.doc").write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(200))
+    (folder / "photo.jpg").write_bytes(b"\xff\xd8\xff\xe0")
+    (folder / "note.txt").write_text("A note about the harbour fees paid by fishing boats.", "utf-8")
+    result = load_corpus(folder)
+    assert [d.doc for d in result.documents] == ["note.txt"]
+    assert result.skipped == [("minutes.doc", "Word 97-2003 files are not read: save it as .docx")]

@@ -208,8 +208,7 @@ def _decode(data: bytes, max_bytes: int) -> str:
         raise ValueError(too_large(len(data), max_bytes))
     found = loaders.sniff(data)
     if found in ("pdf", "docx", "zip"):
-        suffix = {"pdf": ".pdf", "docx": ".docx", "zip": ".zip"}[found]
-        raise ValueError(f"the content is {loaders.NAMES[found]}, not text: give it the name {suffix}")
+        raise ValueError(f"the content is {loaders.NAMES[found]}, not text: give it the name .{found}")
     if b"\x00" in data[:8192]:
         raise ValueError("binary file, not text")
     try:

@@ -7,6 +7,7 @@ document's original text (the file decoded as UTF-8, newlines untouched), so
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import asdict, dataclass, field
 
 
@@ -33,9 +34,8 @@ class Document:
         """The first and last page (1-based) of the span ``start:end``; None for a text without pages."""
         if not self.pages:
             return None
-        from qa.loaders import page_of
-
-        return page_of(self.pages, start), page_of(self.pages, max(start, end - 1))
+        page = lambda offset: max(1, bisect.bisect_right(self.pages, offset))  # noqa: E731
+        return page(start), page(max(start, end - 1))
 
     def to_dict(self) -> dict:
         d = asdict(self)

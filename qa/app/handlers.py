@@ -15,6 +15,7 @@ import html
 import logging
 import os
 import re
+import shutil
 import tempfile
 import time
 import uuid
@@ -246,15 +247,16 @@ class ChatApp:
         if path is None:
             return gr.DownloadButton(visible=False)
         try:
-            data = path.read_bytes()
+            st = path.stat()
+            key = hashlib.sha256(f"{path.resolve()}\0{st.st_ino}\0{st.st_size}\0{st.st_mtime_ns}".encode())
+            copy = Path(tempfile.gettempdir()) / "qa-originals" / key.hexdigest()[:32] / path.name
+            if not copy.exists():  # a changed file has another key: this copy is of the file as it is now
+                copy.parent.mkdir(parents=True, exist_ok=True)
+                partial = copy.with_name(f".{uuid.uuid4().hex[:8]}")
+                shutil.copyfile(path, partial)
+                os.replace(partial, copy)  # whole or not at all, for a second request at the same moment
         except OSError:
             return gr.DownloadButton(visible=False)
-        copy = Path(tempfile.gettempdir()) / "qa-originals" / hashlib.sha256(data).hexdigest()[:32] / path.name
-        if not copy.exists():
-            copy.parent.mkdir(parents=True, exist_ok=True)
-            partial = copy.with_name(f".{uuid.uuid4().hex[:8]}")
-            partial.write_bytes(data)
-            os.replace(partial, copy)  # whole or not at all, for a second request at the same moment
         label = f"Download {shown_name(path.name)}"
         return gr.DownloadButton(label, value=str(copy), visible=True)
 

@@ -166,10 +166,10 @@ KIND_NAMES = {"pdf": "PDF", "html": "web page", "docx": "Word file"}
 
 def _text(doc: Document, start: int, end: int) -> str:
     """``doc.text[start:end]`` escaped, with a marker where each page after the first begins."""
-    breaks = [p for p in doc.pages[1:] if start <= p < end]
     out, at = [], start
-    for p in breaks:
-        page = doc.pages.index(p) + 1
+    for page, p in enumerate(doc.pages[1:], 2):
+        if not start <= p < end:
+            continue
         out.append(escape(doc.text[at:p].rstrip("\n")))  # the marker is a block: it is the break
         out.append(f'<span class="qa-page-break" data-page="{page}">page {page}</span>')
         at = p

@@ -13,7 +13,6 @@ that is really a Word file is refused, not guessed at. Plain text (``.txt``,
 
 from __future__ import annotations
 
-import bisect
 import functools
 import importlib
 import logging
@@ -25,7 +24,6 @@ log = logging.getLogger(__name__)
 
 KINDS = {".pdf": "pdf", ".html": "html", ".htm": "html", ".docx": "docx"}  # file suffix -> format
 NAMES = {"pdf": "a PDF", "html": "an HTML page", "docx": "a Word (.docx) file", "zip": "a zip archive", "text": "text"}
-MAX_BYTES = 50_000_000  # a PDF or Word file may be larger than a text file
 _TAG = re.compile(rb"<(?:html|head|body|article|main|div|p|meta|title)[\s>/]")
 
 
@@ -86,8 +84,6 @@ def extract(name: str, data: bytes) -> Extracted:
     kind = kind_of(name)
     if kind is None:
         raise LoadError(f"{Path(name).suffix or 'no suffix'}: not a format that can be read")
-    if len(data) > MAX_BYTES:
-        raise LoadError(f"larger than the {MAX_BYTES // 1_000_000} MB limit ({len(data):,} bytes)")
     found = sniff(data)
     if found != kind:
         raise LoadError(f"named .{kind} but the content is {NAMES[found]}: rename it, or save it again as {kind}")
@@ -102,11 +98,6 @@ def extract(name: str, data: bytes) -> Extracted:
     if not extracted.text.strip():
         raise LoadError("no text found in the file")
     return extracted
-
-
-def page_of(pages: tuple[int, ...], offset: int) -> int:
-    """The 1-based page holding character ``offset`` of a text whose pages start at ``pages``."""
-    return max(1, bisect.bisect_right(pages, offset))
 
 
 def iso_date(value: object) -> str | None:
